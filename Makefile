@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:  `make demo` (main job on the embedded images)  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint unit clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel; anything looser pulls GBs of CUDA packages
+	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/sr-compress pipeline configs/pipeline/demo.yaml --out runs/demo
+
+lint: install
+	$(BIN)/ruff check sr_compress tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: install
+	$(BIN)/python -m pytest -q -m "not integration"
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,1 @@
+"""Distillation: the shared training engine, methods registry and dataset distillation."""

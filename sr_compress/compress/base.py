@@ -1,0 +1,149 @@
+"""The interface every distillation method implements, and the method registry.
+
+A method is one module under ``compress/methods/`` with one :class:`DistillMethod` subclass
+decorated with :func:`register_method`. The engine (``compress/engine.py``) owns everything
+that is common: data loading, the accelerate loop, the student optimizer and LR schedule,
+EMA, checkpoints/resume, validation, logging and the report. A method owns only its losses and
+any extra trainable parts (e.g. DFSR's generator), and performs its own optimiser steps through
+:class:`StepContext` because several methods step more than once per iteration (DUKD: two
+student steps; DFSR: a generator step and ``stu_step`` student steps).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+
+@dataclass
+class MethodConfig:
+    """Base for a method's own typed config (the YAML section named after the method)."""
+
+
+@dataclass
+class StepContext:
+    """What a method may use inside ``train_step``. Built fresh by the engine every iteration."""
+
+    accelerator: Accelerator
+    student: nn.Module  # possibly wrapped for DDP; call it, don't inspect it
+    teacher: nn.Module | None  # frozen, eval mode, requires_grad False
+    optimizer: torch.optim.Optimizer  # the student's optimizer
+    scale: int
+    iteration: int  # 0-based index of the iteration being run
+    total_iterations: int
+    clip_grad: float | None
+    device: torch.device
+
+    def step(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
+        params: Iterable[torch.nn.Parameter] | None = None,
+    ) -> None:
+        """zero_grad → backward → clip → step, on the student unless told otherwise."""
+        opt = optimizer or self.optimizer
+        opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.clip_grad:
+            plist = list(params) if params is not None else [
+                p for g in opt.param_groups for p in g["params"]
+            ]
+            if self.accelerator.sync_gradients:
+                self.accelerator.clip_grad_norm_(plist, self.clip_grad)
+        opt.step()
+
+    @torch.no_grad()
+    def teacher_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.teacher is None:
+            raise RuntimeError("this method needs a teacher but none was loaded")
+        return self.teacher(x)
+
+
+class DistillMethod(ABC):
+    """One distillation method. Subclasses set ``name`` and ``Config``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    needs_data: ClassVar[bool] = True
+    needs_teacher: ClassVar[bool] = True
+
+    def __init__(self, cfg: MethodConfig, scale: int) -> None:
+        self.cfg = cfg
+        self.scale = scale
+
+    # -- optional hooks -------------------------------------------------------------------
+    def setup(self, student: nn.Module, teacher: nn.Module | None, device: torch.device) -> None:  # noqa: B027
+        """Create extra modules/optimizers. Called once before ``accelerator.prepare``."""
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        """Trainable parts besides the student (prepared by accelerate, checkpointed)."""
+        return {}
+
+    def extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers of the extra modules (prepared by accelerate, checkpointed)."""
+        return {}
+
+    def make_dataset(self, data_cfg: Any, scale: int) -> torch.utils.data.Dataset | None:
+        """Training set; ``None`` means the engine's default paired HR-patch dataset."""
+        return None
+
+    def growth_iterations(self) -> list[int]:
+        """Iterations at whose start ``grow_student`` is called (progressive distillation)."""
+        return []
+
+    def grow_student(self, student: nn.Module, iteration: int) -> None:  # noqa: B027
+        """Change the (unwrapped) student's structure in place; the engine rebuilds the optimizer."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Method state that is not a module/optimizer (checkpointed)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
+        pass
+
+    # -- required -------------------------------------------------------------------------
+    @abstractmethod
+    def train_step(self, batch: dict[str, torch.Tensor] | None, ctx: StepContext) -> dict[str, float]:
+        """Run one iteration (including its optimiser steps); return scalar logs.
+
+        ``batch`` holds float32 NCHW tensors in [0, 1] on ``ctx.device``: ``lr`` and ``hr`` for
+        the default dataset (``None`` when ``needs_data`` is False). The returned dict must
+        contain ``loss`` (the main student loss, used by the progress bar and tests).
+        """
+
+
+_METHODS: dict[str, type[DistillMethod]] = {}
+
+
+def register_method(cls: type[DistillMethod]) -> type[DistillMethod]:
+    if cls.name in _METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[DistillMethod]:
+    from . import methods  # noqa: F401  (registers built-ins)
+
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise UserInputError(
+            f"unknown distillation method {name!r} (known: {', '.join(sorted(_METHODS))})"
+        ) from None
+
+
+def list_methods() -> list[str]:
+    from . import methods  # noqa: F401
+
+    return sorted(_METHODS)

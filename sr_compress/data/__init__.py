@@ -1,0 +1,1 @@
+"""Image I/O, MATLAB-compatible bicubic resizing, datasets, degradations, default images."""

@@ -1,0 +1,1 @@
+"""Standard SR metrics (Y-channel PSNR/SSIM) and optional no-reference metrics."""

@@ -1,0 +1,1 @@
+"""One module per architecture family; importing this package registers them all."""

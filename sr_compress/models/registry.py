@@ -1,0 +1,152 @@
+"""Architecture registry and the ``ModelDescriptor`` every stage passes around.
+
+An :class:`ArchSpec` knows how to recognise its own state dicts (``detect``) and how to build
+the module with hyper-parameters read from the key names/shapes (``build``). Loading a
+checkpoint (``models/load.py``) walks the registry in priority order; spandrel is the fallback
+for architectures we do not define ourselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SizeRequirements:
+    """Input size constraints of a network (LR pixels)."""
+
+    minimum: int = 1
+    multiple_of: int = 1
+    square: bool = False
+
+    def padding_for(self, height: int, width: int) -> tuple[int, int]:
+        """(pad_bottom, pad_right) that make an ``height x width`` input acceptable."""
+        h = max(height, self.minimum)
+        w = max(width, self.minimum)
+        m = self.multiple_of
+        h = -(-h // m) * m
+        w = -(-w // m) * m
+        if self.square:
+            h = w = max(h, w)
+        return h - height, w - width
+
+    def check(self, height: int, width: int) -> bool:
+        return self.padding_for(height, width) == (0, 0)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """How to recognise and build one architecture family."""
+
+    name: str
+    detect: Callable[[StateDict], bool]
+    # returns (module with weights NOT yet loaded, hyper-parameters, scale)
+    build: Callable[[StateDict], tuple[nn.Module, dict[str, Any], int]]
+    size_requirements: SizeRequirements = SizeRequirements()
+    tile_hint: int = 256
+    onnx_exportable: bool = True
+    description: str = ""
+    priority: int = 0  # higher is tried first (more specific detectors)
+    # builds the module from stored hyper-parameters (our own checkpoints, students)
+    from_hparams: Callable[[dict[str, Any]], nn.Module] | None = None
+
+
+_ARCHS: dict[str, ArchSpec] = {}
+
+
+def register_arch(spec: ArchSpec) -> ArchSpec:
+    if spec.name in _ARCHS:
+        raise ValueError(f"architecture {spec.name!r} registered twice")
+    _ARCHS[spec.name] = spec
+    return spec
+
+
+def get_arch(name: str) -> ArchSpec:
+    _ensure_builtin_archs()
+    try:
+        return _ARCHS[name]
+    except KeyError:
+        raise UserInputError(
+            f"unknown architecture {name!r} (known: {', '.join(sorted(_ARCHS))})"
+        ) from None
+
+
+def iter_archs() -> Iterator[ArchSpec]:
+    """Registered architectures, most specific detector first."""
+    _ensure_builtin_archs()
+    yield from sorted(_ARCHS.values(), key=lambda s: -s.priority)
+
+
+def _ensure_builtin_archs() -> None:
+    # importing the package registers every architecture module inside it
+    from . import archs  # noqa: F401
+
+
+@dataclass
+class ModelDescriptor:
+    """A loaded network plus everything export, tiling and serving need to know about it.
+
+    Input/output convention: float32 NCHW RGB in [0, 1]; output is ``scale`` times larger.
+    """
+
+    model: nn.Module
+    arch: str
+    scale: int
+    in_channels: int = 3
+    out_channels: int = 3
+    size_requirements: SizeRequirements = field(default_factory=SizeRequirements)
+    tile_hint: int = 256
+    onnx_exportable: bool = True
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    source_sha256: str | None = None
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def macs(self, height: int = 64, width: int = 64) -> int:
+        """Multiply-accumulates for one ``height x width`` LR input (see ``models/flops.py``)."""
+        from .flops import count_macs
+
+        return count_macs(self.model, (1, self.in_channels, height, width))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def eval(self) -> ModelDescriptor:
+        self.model.eval()
+        return self
+
+    def to(self, device: torch.device | str) -> ModelDescriptor:
+        self.model.to(device)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able facts about the model (used by reports and manifests)."""
+        return {
+            "arch": self.arch,
+            "scale": self.scale,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "params": self.params,
+            "size_requirements": {
+                "minimum": self.size_requirements.minimum,
+                "multiple_of": self.size_requirements.multiple_of,
+                "square": self.size_requirements.square,
+            },
+            "tile_hint": self.tile_hint,
+            "onnx_exportable": self.onnx_exportable,
+            "hyperparams": self.hyperparams,
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+        }

@@ -1,0 +1,1 @@
+"""Backend runners (torch, onnxruntime, openvino, tensorrt) and the shared tiling engine."""
