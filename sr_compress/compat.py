@@ -132,7 +132,7 @@ def ensure_torchvision() -> ModuleType | None:
         for _ in range(2 * len(_TV_OP_SCHEMAS) + 4):
             match = _MISSING_OP.search(str(last))
             if match is None:
-                raise last
+                raise last from None
             _purge("torchvision")
             _define_placeholder_op(match.group(1))
             try:
@@ -141,7 +141,7 @@ def ensure_torchvision() -> ModuleType | None:
             except RuntimeError as again:
                 last = again
         if module is None:
-            raise last
+            raise last from None
         _TV_STATE["patched"] = True
     _TV_STATE["module"] = module
     return module

@@ -37,7 +37,6 @@ class DecodedImage:
 def _decode(img: Image.Image) -> DecodedImage:
     img = ImageOps.exif_transpose(img)
     mode = img.mode
-    alpha = None
     bit_depth = 8
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -85,8 +84,6 @@ def decode_image(path: str | Path) -> DecodedImage:
     """Read any supported image file (see module docstring for the conversions)."""
     p = Path(path)
     img = _open(p)
-    if p.suffix.lower() == ".png" and img.mode in ("RGB", "RGBA") and img.info.get("bitdepth", 8) != 8:
-        pass  # Pillow does not expose this reliably; checked below via OpenCV
     decoded = _decode(img)
     if p.suffix.lower() == ".png" and decoded.bit_depth == 8:
         hi = _try_16bit_png(p)
