@@ -14,12 +14,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import UserInputError
+from ..models.registry import SizeRequirements
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -43,6 +45,8 @@ class StepContext:
     total_iterations: int
     clip_grad: float | None
     device: torch.device
+    # the teacher's input constraints (e.g. RLFN's ESA needs >= 15 px); teacher_forward pads to them
+    teacher_size: SizeRequirements | None = None
 
     def step(
         self,
@@ -66,6 +70,13 @@ class StepContext:
     def teacher_forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.teacher is None:
             raise RuntimeError("this method needs a teacher but none was loaded")
+        h, w = x.shape[-2:]
+        pad_b, pad_r = self.teacher_size.padding_for(h, w) if self.teacher_size is not None else (0, 0)
+        if pad_b or pad_r:
+            # reflect needs pad < size; tiny inputs (DUKD zoom-out of a small patch) replicate
+            mode = "reflect" if pad_b < h and pad_r < w else "replicate"
+            y = self.teacher(torch.nn.functional.pad(x, (0, pad_r, 0, pad_b), mode=mode))
+            return y[..., : h * self.scale, : w * self.scale]
         return self.teacher(x)
 
 
@@ -104,12 +115,28 @@ class DistillMethod(ABC):
     def grow_student(self, student: nn.Module, iteration: int) -> None:  # noqa: B027
         """Change the (unwrapped) student's structure in place; the engine rebuilds the optimizer."""
 
+    def on_prepared(  # noqa: B027
+        self, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
+    ) -> None:
+        """Receive the accelerate-prepared extra modules/optimizers (device-placed, DDP-wrapped,
+        keyed as in ``extra_modules``/``extra_optimizers``). Use these in ``train_step`` so DDP
+        syncs their gradients; checkpoints still read the unwrapped ``extra_modules()``."""
+
+    def student_hyperparams(self, student: nn.Module, hyperparams: dict[str, Any]) -> dict[str, Any]:
+        """Hyper-parameters of the final student for ``save_model`` (override after growth)."""
+        return hyperparams
+
     def state_dict(self) -> dict[str, Any]:
         """Method state that is not a module/optimizer (checkpointed)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
         pass
+
+    def finalize(self, out_dir: Path) -> dict[str, Any]:
+        """After training: write method-specific report extras into ``out_dir`` (e.g. DFSR's
+        grid of generated images); return ``{name: relative path or value}`` for the report."""
+        return {}
 
     # -- required -------------------------------------------------------------------------
     @abstractmethod

@@ -29,6 +29,9 @@ class DataConfig:
     val: list[str] = field(default_factory=list)  # benchmark folders for periodic validation
     val_max_images: int = 5
     real_lr: list[str] = field(default_factory=list)  # unpaired real LR folders (PDD)
+    # null: LR made by MATLAB bicubic (or read from an LR layout); realesrgan | bicubic | fixed:
+    # LR synthesised on the fly by data/degradations.py (blind "generalist" training)
+    degradation: str | None = None
 
     def __post_init__(self) -> None:
         if self.patch_size < 4:

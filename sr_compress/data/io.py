@@ -67,17 +67,49 @@ def _open(path: Path) -> Image.Image:
         raise UserInputError(f"{path}: not a readable image ({err}); re-export it as PNG") from None
 
 
-def _try_16bit_png(path: Path) -> np.ndarray | None:
-    """Pillow reads 16-bit RGB(A) PNGs as 8-bit; OpenCV keeps all 16 bits."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_is_16bit(head: bytes) -> bool:
+    """True for a PNG whose IHDR says 16 bits per sample (byte 24 of the file)."""
+    return len(head) >= 26 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+
+
+def _from_cv2_16bit(arr: np.ndarray | None) -> np.ndarray | None:
+    """OpenCV's uint16 BGR(A)/gray+alpha array -> float32 RGB(A) in [0, 1]; None if not 16-bit colour."""
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
         return None
-    arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] in (3, 4) else arr
+    c = arr.shape[2]
+    if c == 2:  # gray + alpha
+        arr = arr[..., [0, 0, 0, 1]]
+    elif c in (3, 4):
+        arr = arr[..., [2, 1, 0, 3][:c]]
+    else:
+        return None
     return arr.astype(np.float32) / 65535.0
+
+
+def _try_16bit_png(path: Path) -> np.ndarray | None:
+    """Pillow reads 16-bit RGB(A) PNGs as 8-bit; OpenCV keeps all 16 bits.
+
+    Only 16-bit PNGs (checked in the header) are decoded a second time, so ordinary 8-bit images
+    cost one decode.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if not _png_is_16bit(fh.read(26)):
+                return None
+        import cv2
+    except (ImportError, OSError):
+        return None
+    return _from_cv2_16bit(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+
+
+def _with_16bit(decoded: DecodedImage, hi: np.ndarray | None) -> DecodedImage:
+    if hi is None or decoded.bit_depth != 8:
+        return decoded
+    alpha = hi[..., 3].copy() if hi.shape[2] == 4 else None
+    return DecodedImage(hi[..., :3].copy(), alpha, 16, decoded.mode)
 
 
 def decode_image(path: str | Path) -> DecodedImage:
@@ -85,11 +117,8 @@ def decode_image(path: str | Path) -> DecodedImage:
     p = Path(path)
     img = _open(p)
     decoded = _decode(img)
-    if p.suffix.lower() == ".png" and decoded.bit_depth == 8:
-        hi = _try_16bit_png(p)
-        if hi is not None:
-            alpha = hi[..., 3].copy() if hi.shape[2] == 4 else None
-            decoded = DecodedImage(hi[..., :3].copy(), alpha, 16, decoded.mode)
+    if decoded.bit_depth == 8 and img.format == "PNG":
+        decoded = _with_16bit(decoded, _try_16bit_png(p))
     return decoded
 
 
@@ -100,7 +129,15 @@ def decode_bytes(data: bytes) -> DecodedImage:
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise UserInputError(f"not a readable image ({err})") from None
-    return _decode(img)
+    decoded = _decode(img)
+    if decoded.bit_depth == 8 and _png_is_16bit(data[:26]):
+        try:
+            import cv2
+        except ImportError:
+            return decoded
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        decoded = _with_16bit(decoded, _from_cv2_16bit(arr))
+    return decoded
 
 
 def read_image(path: str | Path) -> torch.Tensor:

@@ -1,0 +1,262 @@
+"""PDD controlled experiment: adapt a blind generalist to an unseen fixed degradation.
+
+    flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/pdd_table.py
+
+1. Generalist: srvgg:c32b8 x4 trained from scratch on T91 with the Real-ESRGAN-style random
+   second-order degradation (``sr-compress train --degradation realesrgan``).
+2. Target domain: ``FixedDegradation`` (anisotropic Gaussian σ=(2.0, 0.8) at 45°, bicubic ↓4,
+   Gaussian noise σ=5/255, JPEG q=70) applied to B100. The first half (sorted names) gives the
+   unpaired "real" LR set used for adaptation; the second half, with its GT, is the test set.
+3. Rows, each fine-tuned from the generalist with the same iterations/seed: synthetic-only
+   (PDD's supervised terms alone), PDD inter-only, intra-only, both (EMA configuration).
+4. Real images: one more PDD run adapted (transductively, no GT used) on the LR of
+   RealSR_V3_val_subset (↓4) + RealSRSet+5images; PSNR vs GT on RealSR, NIQE on RealSRSet,
+   and a side-by-side picture generalist vs PDD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _results import machine_line, md_table, update_section  # noqa: E402
+
+from sr_compress.compress.engine import load_distill_config, run_distillation  # noqa: E402
+from sr_compress.data.degradations import FixedDegradation  # noqa: E402
+from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
+from sr_compress.data.io import list_images, read_uint8, write_image  # noqa: E402
+from sr_compress.metrics.sr import evaluate_pair  # noqa: E402
+from sr_compress.models.load import load_model  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+T91 = DATA / "train" / "T91" / "HR"
+B100 = DATA / "benchmarks" / "B100" / "HR"
+REALSR = DATA / "realworld" / "RealSR_V3_val_subset"
+REALSET = DATA / "realworld" / "RealSRSet+5images"
+NIQE_PARAMS = DATA / "metrics" / "niqe" / "niqe_pris_params.npz"
+SCALE = 4
+ARCH = "srvgg:c32b8"
+
+
+def to_u8(t: torch.Tensor) -> np.ndarray:
+    return (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+
+
+def to_t(a: np.ndarray) -> torch.Tensor:
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, -1)
+    return torch.from_numpy(np.ascontiguousarray(a[..., :3])).permute(2, 0, 1).float() / 255.0
+
+
+@torch.no_grad()
+def upscale(model: torch.nn.Module, lr_u8: np.ndarray) -> np.ndarray:
+    return to_u8(model(to_t(lr_u8)[None])[0])
+
+
+def make_target(work: Path) -> tuple[Path, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """Real-LR folder (half A) and test triples (half B) of the fixed target degradation."""
+    deg = FixedDegradation(SCALE)
+    files = sorted(list_images(B100))
+    half = len(files) // 2
+    real_dir = work / "target_real_lr"
+    real_dir.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(files[:half]):
+        hr = modcrop(read_uint8(f), SCALE, channels_last=True)
+        write_image(real_dir / f"{f.stem}.png", to_u8(deg(to_t(hr), np.random.default_rng([7, i]))))
+    test = []
+    for i, f in enumerate(files[half:]):
+        hr = modcrop(read_uint8(f), SCALE, channels_last=True)
+        test.append((f.stem, to_u8(deg(to_t(hr), np.random.default_rng([8, i]))), hr))
+    return real_dir, test
+
+
+def evaluate(model: torch.nn.Module, items: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    model.eval()
+    res = [evaluate_pair(upscale(model, lr), hr, SCALE) for _, lr, hr in items]
+    return {"psnr": float(np.mean([r["psnr"] for r in res])), "ssim": float(np.mean([r["ssim"] for r in res]))}
+
+
+def bicubic_eval(items: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    res = []
+    for _, lr, hr in items:
+        sr = to_u8(imresize(to_t(lr)[None], SCALE)[0])
+        res.append(evaluate_pair(sr, hr, SCALE))
+    return {"psnr": float(np.mean([r["psnr"] for r in res])), "ssim": float(np.mean([r["ssim"] for r in res]))}
+
+
+def train_generalist(out: Path, iters: int, seed: int) -> tuple[Path, float]:
+    cfg = load_distill_config(ROOT / "configs" / "train" / "generalist_x4.yaml", {
+        "data.path": [str(T91)], "train.iterations": iters, "train.seed": seed,
+        "train.checkpoint_every": iters, "student": ARCH, "train.lr": 1e-3,
+    })
+    t0 = time.perf_counter()
+    run_distillation(cfg, out, progress=False)
+    return out / "student.pth", time.perf_counter() - t0
+
+
+def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, **pdd: object) -> tuple[Path, float]:
+    overrides = {
+        "method": "pdd", "teacher": str(teacher), "student": ARCH, "scale": SCALE,
+        "data.path": [str(T91)], "data.real_lr": [str(p) for p in real_lr],
+        "train.iterations": iters, "train.seed": seed, "train.checkpoint_every": iters,
+    }
+    overrides.update({f"pdd.{k}": v for k, v in pdd.items()})
+    cfg = load_distill_config(ROOT / "configs" / "distill" / "pdd_x4.yaml", overrides)
+    t0 = time.perf_counter()
+    run_distillation(cfg, out, progress=False)
+    return out / "student.pth", time.perf_counter() - t0
+
+
+def realsr_items() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """RealSR V3 LR is GT-sized (a real x1 camera pair): MATLAB-bicubic ↓4 it to feed a x4 model."""
+    items = []
+    for f in sorted(list_images(REALSR / "GT")):
+        gt = modcrop(read_uint8(f), SCALE, channels_last=True)
+        lr_full = modcrop(read_uint8(REALSR / "LR" / f.name), SCALE, channels_last=True)
+        lr = to_u8(imresize(to_t(lr_full)[None], 1 / SCALE)[0])
+        items.append((f.stem, lr, gt))
+    return items
+
+
+def side_by_side(gen: torch.nn.Module, pdd: torch.nn.Module, files: list[Path], path: Path, crop: int = 80) -> None:
+    rows = []
+    for f in files:
+        lr = read_uint8(f)
+        lr = np.repeat(lr[..., None], 3, -1) if lr.ndim == 2 else lr[..., :3]
+        h, w = lr.shape[:2]
+        y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        patch = np.ascontiguousarray(lr[y: y + crop, x: x + crop])
+        nearest = np.kron(patch, np.ones((SCALE, SCALE, 1), dtype=np.uint8))
+        rows.append(np.concatenate([nearest, upscale(gen, patch), upscale(pdd, patch)], axis=1))
+    write_image(path, np.concatenate(rows, axis=0))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gen-iters", type=int, default=140)
+    ap.add_argument("--ft-iters", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "pdd_table")
+    ap.add_argument("--skip-real", action="store_true", help="only the controlled B100 experiment")
+    ap.add_argument("--niqe-images", type=int, default=8)
+    ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md (smoke runs)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    t_all = time.perf_counter()
+    work = args.work
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+
+    real_dir, test = make_target(work)
+    print(f"target: {len(list_images(real_dir))} real LR (B100 half A), {len(test)} test pairs (half B)", flush=True)
+
+    gen_path, gen_s = train_generalist(work / "generalist", args.gen_iters, args.seed)
+    gen = load_model(gen_path, SCALE).model.eval()
+    print(f"generalist: {args.gen_iters} it in {gen_s:.0f}s", flush=True)
+
+    rows: list[dict] = [{"row": "bicubic", **bicubic_eval(test), "train_s": 0.0}]
+    rows.append({"row": "generalist (blind, Real-ESRGAN-style)", **evaluate(gen, test), "train_s": gen_s})
+    print(rows[-2], rows[-1], flush=True)
+    variants = [
+        ("synthetic-only fine-tune", {"w_inter": 0.0, "w_intra": 0.0}),
+        ("PDD inter-only", {"w_intra": 0.0}),
+        ("PDD intra-only", {"w_inter": 0.0}),
+        ("PDD (inter + intra)", {}),
+    ]
+    models: dict[str, torch.nn.Module] = {}
+    for name, kw in variants:
+        slug = name.split(" (")[0].replace(" ", "_").replace("-", "_")
+        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, **kw)
+        model = load_model(path, SCALE).model.eval()
+        models[name] = model
+        rows.append({"row": name, **evaluate(model, test), "train_s": secs})
+        print(rows[-1], flush=True)
+
+    gen_psnr = rows[1]["psnr"]
+    syn_psnr = rows[2]["psnr"]
+    table = md_table(
+        ["model (srvgg:c32b8 x4)", "target PSNR (Y)", "SSIM (Y)", "Δ vs generalist", "train s"],
+        [[r["row"], round(r["psnr"], 2), round(r["ssim"], 4),
+          "" if r["row"] == "bicubic" else f"{r['psnr'] - gen_psnr:+.2f}", round(r["train_s"])] for r in rows],
+    )
+    both = rows[-1]["psnr"]
+    verdict = (f"PDD (both terms) vs generalist: {both - gen_psnr:+.2f} dB; vs synthetic-only fine-tune: "
+               f"{both - syn_psnr:+.2f} dB.")
+
+    real_md = ""
+    real_data: dict = {}
+    if not args.skip_real and REALSR.is_dir() and REALSET.is_dir():
+        rs_items = realsr_items()
+        rs_lr_dir = work / "realsr_lr_x4"
+        rs_lr_dir.mkdir()
+        for name, lr, _ in rs_items:
+            write_image(rs_lr_dir / f"{name}.png", lr)
+        path, secs = adapt(work / "pdd_real", gen_path, [rs_lr_dir, REALSET], args.ft_iters, args.seed)
+        pdd_real = load_model(path, SCALE).model.eval()
+        r_gen, r_pdd, r_bic = evaluate(gen, rs_items), evaluate(pdd_real, rs_items), bicubic_eval(rs_items)
+        from sr_compress.metrics.niqe import calculate_niqe
+
+        files = sorted(list_images(REALSET))[: args.niqe_images]
+        niqe_gen, niqe_pdd = [], []
+        for f in files:
+            lr = read_uint8(f)
+            lr = np.repeat(lr[..., None], 3, -1) if lr.ndim == 2 else lr[..., :3]
+            niqe_gen.append(calculate_niqe(upscale(gen, lr), params_path=NIQE_PARAMS))
+            niqe_pdd.append(calculate_niqe(upscale(pdd_real, lr), params_path=NIQE_PARAMS))
+        pic = ROOT / "benchmarks" / "results" / "pdd_realsrset_side_by_side.png"
+        pic.parent.mkdir(exist_ok=True)
+        side_by_side(gen, pdd_real, [REALSET / "oldphoto2.png", REALSET / "dog.png"], pic)
+        real_data = {"realsr": {"bicubic": r_bic, "generalist": r_gen, "pdd": r_pdd, "adapt_s": secs},
+                     "realsrset_niqe": {"images": [f.name for f in files], "generalist": niqe_gen, "pdd": niqe_pdd}}
+        real_md = (
+            "\n\n**Real images** (one more PDD run, same budget, adapted on the LR of RealSR_V3_val_subset ↓4 + "
+            "RealSRSet+5images — transductive, no GT used):\n\n"
+            + md_table(["", "RealSR_V3 subset PSNR/SSIM (Y)", f"RealSRSet NIQE ↓ (first {len(files)})"], [
+                ["bicubic", f"{r_bic['psnr']:.2f} / {r_bic['ssim']:.4f}", ""],
+                ["generalist", f"{r_gen['psnr']:.2f} / {r_gen['ssim']:.4f}", f"{np.mean(niqe_gen):.2f}"],
+                ["PDD (adapted)", f"{r_pdd['psnr']:.2f} / {r_pdd['ssim']:.4f}", f"{np.mean(niqe_pdd):.2f}"],
+            ])
+            + "\n\nSide by side (nearest LR | generalist | PDD), RealSRSet oldphoto2 and dog: "
+            "`benchmarks/results/pdd_realsrset_side_by_side.png`."
+        )
+
+    wall = time.perf_counter() - t_all
+    md = (
+        "### PDD: adapting a blind generalist to an unseen degradation (controlled experiment)\n\n"
+        f"Target domain: FixedDegradation (aniso Gaussian σ=(2.0,0.8) θ=45°, bicubic ↓4, noise σ=5, JPEG q70) on B100; "
+        f"real-LR set = B100 first 50 images (no GT used), test = last 50 with GT; PSNR/SSIM on Y, crop 4. "
+        f"Generalist: {ARCH} from scratch on T91 with our Real-ESRGAN-style pipeline, {args.gen_iters} it "
+        f"(batch 8, LR patch 32, Adam 1e-3 cosine). Each fine-tune row: {args.ft_iters} it from the generalist, same seed, "
+        "Adam 5e-4 cosine, batch 8, LR patch 32, synthetic branch = T91 with random bicubic/bilinear/area ↓4 "
+        "(the official recipe), φ = fixed random conv net (VGG19 weights unavailable offline), EMA "
+        "configuration (decay 0.999, warm-up 5), weights: wavelet-L1 0.5, φ-L1 1, inter 100, intra 1 "
+        "(τ 0.1) — `configs/distill/pdd_x4.yaml`.\n\n"
+        + table + "\n\n" + verdict + real_md
+        + f"\n\nTiny CPU budgets (minutes, not the paper's 100k iterations): differences of a few hundredths of a dB "
+        f"are within run-to-run noise. Wall time {wall / 60:.1f} min; {machine_line()}.\n"
+        "Command: `flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/pdd_table.py`"
+    )
+    print(md)
+    data = {"rows": rows, "gen_iters": args.gen_iters, "ft_iters": args.ft_iters, "seed": args.seed,
+            "wall_s": wall, **real_data}
+    if not args.no_write:
+        update_section("pdd_table", md, data)
+    else:
+        print(json.dumps(data, indent=1, default=str)[:2000])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""``sr-compress validate``: fidelity of every artifact of an export directory vs PyTorch and GT."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+
+def split_paths(text: tuple[str, ...] | str) -> list[str]:
+    items = [text] if isinstance(text, str) else list(text)
+    return [p.strip() for t in items for p in t.split(",") if p.strip()]
+
+
+@click.command("validate")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--data", "data", multiple=True, required=True,
+              help="Dataset folder(s), comma-separated or repeated (benchmark layout or plain HR images).")
+@click.option("--tile", type=int, default=None, help="LR tile size (default: full images).")
+@click.option("--overlap", type=int, default=8, show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads per backend.")
+@click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (default: all).")
+def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: int, threads: int | None,
+            artifacts: tuple[str, ...]) -> None:
+    """Run every artifact in DIRECTORY and the PyTorch reference on --data; write validation.md/json."""
+    import torch
+
+    from ..evaluate.validate import validate_export
+
+    if threads:
+        torch.set_num_threads(threads)
+    res = validate_export(directory, split_paths(data), tile, overlap, threads, only=list(artifacts) or None)
+    head = f"{'artifact':<16} {'dataset':<12} {'PSNR-Y':>8} {'drop dB':>9} {'vs ref':>7} {'max abs':>9} {'NaN':>4}"
+    click.echo(head)
+    click.echo("-" * len(head))
+    for ds, r in res["reference"].items():
+        click.echo(f"{'pytorch':<16} {ds:<12} {r['psnr']:>8.4f} {0:>9.4f} {'inf':>7} {0:>9.5f} {0:>4}")
+    for a in res["artifacts"]:
+        for ds, d in a["datasets"].items():
+            vs = "inf" if math.isinf(d["psnr_vs_ref"]) else f"{d['psnr_vs_ref']:.2f}"
+            click.echo(f"{a['name']:<16} {ds:<12} {d['psnr']:>8.4f} {d['drop_db']:>+9.4f} {vs:>7} "
+                       f"{d['max_abs']:>9.5f} {d['nonfinite']:>4}")
+    for s in res["skipped"]:
+        click.echo(f"skipped {s['artifact']}: {s['reason']}")
+    click.echo(f"wrote {Path(directory) / 'validation.md'}, validation.json"
+               + (f", {res['worst_image']['png']}" if "worst_image" in res else ""))

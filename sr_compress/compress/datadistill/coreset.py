@@ -1,0 +1,51 @@
+"""Selection baselines: a random subset and a k-center coreset of the candidate patches."""
+
+from __future__ import annotations
+
+import torch
+
+from .common import (
+    DatasetDistiller,
+    DistillContext,
+    Distilled,
+    informative_subset,
+    kcenter_greedy,
+    register_distiller,
+)
+
+
+@register_distiller
+class RandomSubset(DatasetDistiller):
+    """``ipc * classes`` candidate patches drawn uniformly (no embedding, no class structure)."""
+
+    name = "random"
+
+    def distill(self, ctx: DistillContext) -> list[Distilled]:
+        n = ctx.cfg.ipc * ctx.cfg.classes
+        g = torch.Generator().manual_seed(ctx.cfg.seed)
+        if n > len(ctx.pool):
+            from ...errors import UserInputError
+
+            raise UserInputError(f"asked for {n} patches but only {len(ctx.pool)} candidates exist")
+        idx = torch.randperm(len(ctx.pool), generator=g)[:n]
+        return [Distilled(ctx.pool.float([int(i)])[0], -1, ctx.origin(int(i))) for i in idx]
+
+
+@register_distiller
+class KCenterCoreset(DatasetDistiller):
+    """Greedy farthest-point k-center per pseudo-class, on the same embeddings as prototypes."""
+
+    name = "kcenter"
+
+    def distill(self, ctx: DistillContext) -> list[Distilled]:
+        cand = informative_subset(ctx.pool, ctx.cfg.informative_fraction)
+        emb, labels = ctx.pseudo_classes(cand)
+        out: list[Distilled] = []
+        for c in range(ctx.cfg.classes):
+            members = torch.nonzero(labels == c).squeeze(1)
+            k = min(ctx.cfg.ipc, len(members))
+            chosen = members[kcenter_greedy(emb[members], k, seed=ctx.cfg.seed + c)]
+            for j in chosen:
+                pi = int(cand[j])
+                out.append(Distilled(ctx.pool.float([pi])[0], c, ctx.origin(pi)))
+        return out

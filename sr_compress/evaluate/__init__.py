@@ -1,0 +1,1 @@
+"""Evaluation: benchmark PSNR/SSIM (``sr_eval``) and, in sibling modules, validation, benchmarking and gates."""

@@ -1,0 +1,1 @@
+"""The one-command pipeline: teacher → distill → eval → export → validate → bench → gate."""

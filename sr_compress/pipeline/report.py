@@ -1,0 +1,190 @@
+"""The pipeline's final report: report.md (people), report.html (people, with pictures), report.json."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import to_dict
+from ..metrics.sr import PROTOCOL
+
+if TYPE_CHECKING:
+    from .config import PipelineConfig
+    from .runner import PipelineResult
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: int = 96) -> Path | None:
+    """Bicubic | teacher | student | HR crops of the first eval image, upscaled for viewing."""
+    from PIL import Image, ImageDraw
+
+    from ..data.datasets import load_benchmark
+    from ..data.imresize import bicubic_upscale_uint8
+    from ..evaluate.sr_eval import torch_upscale_fn
+    from ..models.load import load_model
+    from .runner import resolve_data
+
+    recs = {r.name: r for r in result.records}
+    if "teacher" not in recs or "distill" not in recs:
+        return None
+    bench = load_benchmark(resolve_data(cfg.eval_data, cfg.scale)[0], cfg.scale)
+    name, lr, hr = bench.items[0]
+    outputs = {
+        "bicubic": bicubic_upscale_uint8(lr, cfg.scale),
+        "teacher": torch_upscale_fn(load_model(recs["teacher"].outputs["checkpoint"]).eval())(lr),
+        "student": torch_upscale_fn(load_model(recs["distill"].outputs["student"]).eval())(lr),
+        "HR": hr,
+    }
+    h, w = hr.shape[:2]
+    c = min(crop, h, w)
+    # the crop with the most detail (largest HR variance) shows differences best
+    best, best_var = (0, 0), -1.0
+    for y in range(0, h - c + 1, max(1, c // 2)):
+        for x in range(0, w - c + 1, max(1, c // 2)):
+            v = float(hr[y : y + c, x : x + c].astype(np.float32).var())
+            if v > best_var:
+                best, best_var = (y, x), v
+    y, x = best
+    zoom = max(1, 192 // c)
+    tiles = []
+    for label, img in outputs.items():
+        tile = Image.fromarray(img[y : y + c, x : x + c]).resize((c * zoom, c * zoom), Image.NEAREST)
+        canvas = Image.new("RGB", (tile.width, tile.height + 18), "white")
+        canvas.paste(tile, (0, 18))
+        ImageDraw.Draw(canvas).text((4, 3), label, fill="black")
+        tiles.append(canvas)
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), tiles[0].height), "white")
+    xo = 0
+    for t in tiles:
+        sheet.paste(t, (xo, 0))
+        xo += t.width + 4
+    sheet.save(out)
+    return out
+
+
+def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
+    run = result.run_dir
+    recs = {r.name: r for r in result.records}
+    md: list[str] = [f"# sr-compress pipeline report: {cfg.name}", ""]
+    t = recs.get("teacher")
+    if t and t.outputs.get("demo"):
+        md += [f"> **{t.outputs.get('note')}**", ""]
+    md += ["## Stages", ""]
+    md.append(
+        _table(
+            ["stage", "status", "seconds", "note"],
+            [[r.name, r.status, round(r.seconds, 1), r.note] for r in result.records],
+        )
+    )
+    md.append("")
+    pictures: list[tuple[str, Path]] = []
+
+    ev = recs.get("eval")
+    if ev and ev.outputs.get("rows"):
+        md += ["## Quality (standard SR protocol)", "", f"Protocol: {PROTOCOL.as_dict(cfg.scale)['description']}.", ""]
+        md.append(
+            _table(
+                ["dataset", "model", "PSNR (dB)", "SSIM"],
+                [[r["dataset"], r["model"], r["psnr"], r["ssim"]] for r in ev.outputs["rows"]],
+            )
+        )
+        md.append("")
+    d = recs.get("distill")
+    if d and d.outputs.get("run_dir"):
+        md += ["## Distillation", "", f"Method `{d.outputs.get('method')}`; run directory `{d.outputs['run_dir']}` "
+               "(its own report.md has the full config and curves).", ""]
+        curves = Path(d.outputs["run_dir"]) / "curves.png"
+        if curves.is_file():
+            shutil.copyfile(curves, run / "curves.png")
+            md += ["![training curves](curves.png)", ""]
+            pictures.append(("Training curves", run / "curves.png"))
+    for name, title in (("validate", "Export fidelity"), ("bench", "Throughput"), ("gate", "Gate")):
+        r = recs.get(name)
+        if r and r.outputs.get("markdown"):
+            md += [f"## {title}", "", r.outputs["markdown"], ""]
+    try:
+        sbs = side_by_side(cfg, result, run / "side_by_side.png")
+    except Exception as err:  # a picture must never sink the report
+        sbs = None
+        md += [f"(side-by-side picture not made: {err})", ""]
+    if sbs:
+        md += ["## Side by side", "", "bicubic | teacher | student | HR (nearest-neighbour zoom)", "",
+               "![side by side](side_by_side.png)", ""]
+        pictures.append(("bicubic | teacher | student | HR", sbs))
+    if result.gate_passed is not None:
+        md += [f"**Gate: {'PASSED' if result.gate_passed else 'FAILED'}**", ""]
+
+    md_path = run / "report.md"
+    md_path.write_text("\n".join(md))
+    (run / "report.json").write_text(
+        json.dumps(
+            {
+                "config": to_dict(cfg),
+                "protocol": PROTOCOL.as_dict(cfg.scale),
+                "gate_passed": result.gate_passed,
+                "stages": [
+                    {"name": r.name, "status": r.status, "seconds": r.seconds, "key": r.key, "outputs": r.outputs,
+                     "note": r.note}
+                    for r in result.records
+                ],
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    (run / "report.html").write_text(_html(md, pictures))
+    return md_path
+
+
+def _html(md_lines: list[str], pictures: list[tuple[str, Path]]) -> str:
+    """Self-contained HTML: Markdown tables become HTML tables, pictures are inlined."""
+    body: list[str] = []
+    in_table = False
+    for line in md_lines:
+        for chunk in line.split("\n"):
+            if chunk.startswith("|"):
+                cells = [c.strip() for c in chunk.strip("|").split("|")]
+                if all(set(c) <= {"-"} for c in cells):
+                    continue
+                tag = "th" if not in_table else "td"
+                if not in_table:
+                    body.append("<table>")
+                    in_table = True
+                body.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+                continue
+            if in_table:
+                body.append("</table>")
+                in_table = False
+            if chunk.startswith("!["):
+                continue  # pictures are inlined below
+            if chunk.startswith("#"):
+                level = len(chunk) - len(chunk.lstrip("#"))
+                body.append(f"<h{level}>{html.escape(chunk.lstrip('#').strip())}</h{level}>")
+            elif chunk.strip():
+                body.append(f"<p>{html.escape(chunk.lstrip('> '))}</p>")
+    if in_table:
+        body.append("</table>")
+    for title, path in pictures:
+        data = base64.b64encode(path.read_bytes()).decode()
+        body.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"
+    )
+    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>"

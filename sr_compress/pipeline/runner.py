@@ -1,0 +1,117 @@
+"""Runs a pipeline config stage by stage in one run directory and writes the final report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import load_config, to_dict
+from ..errors import GateFailed, UserInputError
+from .config import PipelineConfig
+from .stages import StageRecord, run_stage, skipped
+
+
+def resolve_data(names: list[str], scale: int) -> list[str]:
+    """``default`` / ``default-benchmark`` → the embedded images; anything else must exist."""
+    from ..data.defaults import default_benchmark_dir, default_images_dir
+
+    out = []
+    for name in names:
+        if name == "default":
+            out.append(str(default_images_dir()))
+        elif name == "default-benchmark":
+            out.append(str(default_benchmark_dir(scale)))
+        else:
+            p = Path(name).expanduser()
+            if not p.exists():
+                raise UserInputError(f"pipeline data folder not found: {p} (fix the path in the pipeline config)")
+            out.append(str(p))
+    return out
+
+
+@dataclass
+class PipelineResult:
+    run_dir: Path
+    records: list[StageRecord] = field(default_factory=list)
+    gate_passed: bool | None = None
+    report_md: Path | None = None
+
+
+def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    return load_config(PipelineConfig, path, overrides)
+
+
+def run_pipeline(
+    cfg: PipelineConfig,
+    run_dir: Path,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> PipelineResult:
+    from . import steps
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "pipeline.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    train_data = resolve_data(cfg.data, cfg.scale)
+    eval_data = resolve_data(cfg.eval_data, cfg.scale)
+    result = PipelineResult(run_dir)
+    recs = result.records
+
+    teacher = run_stage(
+        run_dir, "teacher", {"teacher": to_dict(cfg.teacher), "data": cfg.data, "scale": cfg.scale, "seed": cfg.seed},
+        [], lambda d: steps.teacher(cfg, train_data, eval_data, d), force, log,
+    )
+    recs.append(teacher)
+    distill = run_stage(
+        run_dir, "distill", {"distill": to_dict(cfg.distill), "data": cfg.data, "eval": cfg.eval_data, "seed": cfg.seed},
+        [teacher], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d), force, log,
+    )
+    recs.append(distill)
+    student_ckpt = distill.outputs["student"]
+    evaluation = run_stage(
+        run_dir, "eval", {"eval": cfg.eval_data}, [teacher, distill],
+        lambda d: steps.evaluate(cfg, teacher.outputs["checkpoint"], student_ckpt, eval_data, d), force, log,
+    )
+    recs.append(evaluation)
+    if not cfg.export.enabled:
+        recs += [skipped(s, "export disabled") for s in ("export", "validate", "bench", "gate")]
+    else:
+        export = run_stage(
+            run_dir, "export", to_dict(cfg.export), [distill],
+            lambda d: steps.export(cfg, student_ckpt, d), force, log,
+        )
+        recs.append(export)
+        export_dir = export.outputs["export_dir"]
+        validate = run_stage(
+            run_dir, "validate", {"eval": cfg.eval_data}, [export],
+            lambda d: steps.validate(cfg, export_dir, eval_data, d), force, log,
+        )
+        recs.append(validate)
+        if cfg.bench.enabled:
+            bench = run_stage(
+                run_dir, "bench", to_dict(cfg.bench), [export],
+                lambda d: steps.bench(cfg, export_dir, d), force, log,
+            )
+        else:
+            bench = skipped("bench", "bench disabled")
+        recs.append(bench)
+        if cfg.gate:
+            spec_text = Path(cfg.gate).read_text() if Path(cfg.gate).is_file() else cfg.gate
+            gate = run_stage(
+                run_dir, "gate", {"spec": spec_text}, [validate, bench],
+                lambda d: steps.gate(cfg, export_dir, eval_data, d), force, log,
+            )
+            result.gate_passed = bool(gate.outputs.get("passed"))
+        else:
+            gate = skipped("gate", "no gate spec")
+        recs.append(gate)
+
+    from .report import write_report
+
+    result.report_md = write_report(cfg, result)
+    log(f"report: {result.report_md}  (and report.html, report.json)")
+    if result.gate_passed is False:
+        raise GateFailed(f"pipeline gate failed: see {run_dir / 'gate'} and {result.report_md}")
+    return result

@@ -1,0 +1,167 @@
+"""Input safety for uploads: size, pixel count, format, and a decoder that never crashes.
+
+Every failure here is a :class:`RequestError` carrying the HTTP status and a message naming the
+limit that was hit, so the app can answer with a 4xx JSON body. The pixel limit is checked from
+the image header (``Image.open`` reads only the header) before any pixel is decoded, which is
+what stops decompression bombs: a 20 kB PNG can declare 50 000 x 50 000 pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# the library's one image-mode conversion (gray/palette/CMYK/alpha/16-bit/EXIF); reused, not copied
+from ..data.io import DecodedImage, _decode
+
+# Pillow format name -> the MIME type we advertise
+FORMAT_MIME = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+# Content-Type values accepted for a raw body; the bytes are sniffed anyway
+ACCEPTED_CONTENT_TYPES = set(FORMAT_MIME.values()) | {
+    "image/jpg", "image/x-png", "image/x-ms-bmp", "application/octet-stream",
+}
+OUTPUT_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+class RequestError(Exception):
+    """A client error: ``status`` (4xx/503), machine-readable ``code`` and a one-line message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, object]:
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # 2048x1024 covers 1080p; peak memory per request is about 90 bytes per OUTPUT pixel (docs/serve.md)
+    max_pixels: int = 2048 * 1024
+    allowed_formats: frozenset[str] = field(default_factory=lambda: frozenset(FORMAT_MIME))
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_input_pixels": self.max_pixels,
+            "input_formats": sorted(self.allowed_formats),
+        }
+
+
+@dataclass
+class Upload:
+    """A decoded upload: float32 HWC RGB [0, 1] plus what the response must preserve."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    bit_depth: int
+    gray: bool
+    format: str
+    mode: str
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Raw bodies must say they are an image (or opaque bytes); JSON, text, forms are refused."""
+    if not content_type:
+        return
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base not in ACCEPTED_CONTENT_TYPES:
+        raise RequestError(
+            415, "unsupported_media_type",
+            f"Content-Type {base!r} is not accepted; send the image bytes as image/png, image/jpeg, "
+            "image/webp, image/bmp, image/tiff or application/octet-stream, or as multipart/form-data",
+        )
+
+
+def check_upload_size(n_bytes: int, limits: Limits) -> None:
+    if n_bytes > limits.max_upload_bytes:
+        raise RequestError(
+            413, "upload_too_large",
+            f"upload is {n_bytes} bytes; the limit is max_upload_bytes={limits.max_upload_bytes} "
+            "(sr-serve --max-upload-mb)",
+        )
+
+
+def _too_many_pixels(width: int, height: int, limits: Limits) -> RequestError:
+    return RequestError(
+        413, "too_many_pixels",
+        f"image is {width}x{height} = {width * height} pixels; the limit is max_pixels={limits.max_pixels} "
+        "(sr-serve --max-pixels)",
+    )
+
+
+def open_checked(data: bytes, limits: Limits) -> Image.Image:
+    """Open the header only; enforce format and pixel limits before decoding any pixel."""
+    check_upload_size(len(data), limits)
+    allowed = ", ".join(sorted(limits.allowed_formats))
+    try:
+        img = Image.open(io.BytesIO(data), formats=sorted(limits.allowed_formats))
+    except Image.DecompressionBombError as err:
+        # Pillow's own, larger guard fired inside open(); report our limit, which is the binding one
+        raise RequestError(413, "too_many_pixels", f"{err}; the limit is max_pixels={limits.max_pixels}") from None
+    except UnidentifiedImageError:
+        try:
+            fmt = Image.open(io.BytesIO(data)).format
+        except Exception:  # noqa: BLE001 - any failure means "not an image we know"
+            fmt = None
+        what = f"{fmt} images are not accepted" if fmt else "the body is not a recognised image"
+        raise RequestError(415, "unsupported_format", f"{what}; allowed formats: {allowed}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise RequestError(400, "corrupt_image", f"image header cannot be read ({err})") from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise RequestError(400, "corrupt_image", f"image declares an empty size {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise _too_many_pixels(width, height, limits)
+    return img
+
+
+def _cv2_16bit(data: bytes) -> np.ndarray | None:
+    """Pillow reduces 16-bit RGB(A) PNGs to 8 bits; OpenCV keeps them (dims were checked already)."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        return None
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        return None
+    return arr[..., [2, 1, 0, 3][: arr.shape[2]]].astype(np.float32) / 65535.0
+
+
+def decode_upload(data: bytes, limits: Limits) -> Upload:
+    """Decode an upload after :func:`open_checked`; truncated or corrupt data is a 400."""
+    img = open_checked(data, limits)
+    fmt = img.format or "?"
+    try:
+        img.load()
+        decoded: DecodedImage = _decode(img)
+    except Image.DecompressionBombError as err:
+        raise RequestError(413, "too_many_pixels", f"{err}; the limit is max_pixels={limits.max_pixels}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as err:
+        raise RequestError(400, "corrupt_image", f"{fmt} image cannot be decoded: {err}") from None
+    h, w = decoded.rgb.shape[:2]
+    if h * w > limits.max_pixels:  # EXIF rotation keeps the count; this guards odd plugins
+        raise _too_many_pixels(w, h, limits)
+    gray = decoded.mode in GRAY_MODES
+    # (EXIF-rotated PNGs keep Pillow's decode: OpenCV's IMREAD_UNCHANGED ignores orientation)
+    if fmt == "PNG" and decoded.bit_depth == 8 and not gray and img.getexif().get(0x0112, 1) == 1:
+        hi = _cv2_16bit(data)
+        if hi is not None and hi.shape[:2] == (h, w):
+            alpha = hi[..., 3].copy() if hi.shape[2] == 4 else None
+            decoded = DecodedImage(hi[..., :3].copy(), alpha, 16, decoded.mode)
+    rgb = np.ascontiguousarray(decoded.rgb, dtype=np.float32)
+    return Upload(rgb, decoded.alpha, 16 if decoded.bit_depth == 16 else 8, gray, fmt, decoded.mode)

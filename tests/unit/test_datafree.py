@@ -1,0 +1,196 @@
+"""DFSR data-free distillation: generator, loss terms and gradient flow, progressive growth."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from sr_compress.compress.base import StepContext, get_method
+from sr_compress.compress.config import DistillConfig
+from sr_compress.compress.generators import DFSRGenerator, image_grid
+from sr_compress.compress.methods.datafree import DataFreeConfig, DataFreeMethod, stage_blocks
+from sr_compress.config import from_dict
+from sr_compress.models.archs.edsr import EDSR
+
+SCALE = 4
+
+
+def TinyStudent(blocks: int = 4) -> nn.Module:
+    """The real EDSR student class, narrow so the tests stay fast."""
+    return EDSR(num_feat=8, num_block=blocks, scale=SCALE)
+
+
+def _teacher() -> nn.Module:
+    torch.manual_seed(1)
+    t = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 48, 3, padding=1), nn.PixelShuffle(4))
+    for p in t.parameters():
+        p.requires_grad_(False)
+    return t.eval()
+
+
+def _method(**kw) -> DataFreeMethod:
+    args = {"batch_size": 4, "lr_size": 8, "latent_dim": 16, "gen_lr": 1e-3, "stu_step": 2} | kw
+    return DataFreeMethod(DataFreeConfig(**args), SCALE)
+
+
+def _ctx(student, teacher, opt, it=0, total=10) -> StepContext:
+    from accelerate import Accelerator
+
+    return StepContext(
+        accelerator=Accelerator(cpu=True), student=student, teacher=teacher, optimizer=opt, scale=SCALE,
+        iteration=it, total_iterations=total, clip_grad=1.0, device=torch.device("cpu"),
+    )
+
+
+def test_registered_and_config_from_yaml_section() -> None:
+    cls = get_method("datafree")
+    assert cls is DataFreeMethod and cls.needs_data is False
+    cfg = from_dict(DataFreeConfig, {"generator": "noise", "stu_step": 5})
+    assert cfg.generator == "noise" and cfg.reduction == "sum" and cfg.norm == "mse"
+    assert DistillConfig(method="datafree").method == "datafree"
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"generator": "vae"}, {"reduction": "max"}, {"norm": "l2"}, {"stu_step": 0}, {"inc_num": 3, "inc_step": 0}],
+)
+def test_config_rejects_bad_values(kw) -> None:
+    with pytest.raises(ValueError, match="datafree"):
+        DataFreeConfig(**kw)
+
+
+@pytest.mark.parametrize("side", [12, 10, 24])
+def test_generator_shape_and_range(side: int) -> None:
+    g = DFSRGenerator(latent_dim=32, out_size=side)
+    out = g(torch.randn(5, 32))
+    assert out.shape == (5, 3, side, side)
+    assert out.min() >= 0 and out.max() <= 1
+    assert out.std() > 0.01  # not a constant image
+    grid = image_grid(out, nrow=3, zoom=2)
+    assert grid.dtype.name == "uint8" and grid.shape[2] == 3
+
+
+def test_loss_terms_sign_and_gradient_flow() -> None:
+    m = _method()
+    student, teacher = TinyStudent(), _teacher()
+    m.setup(student, teacher, torch.device("cpu"))
+    g = m.generator
+    x = g(torch.randn(4, 16))
+    losses = m.generator_losses(x, student, teacher)
+    sr_t, sr_s = teacher(x), student(x)
+    d = ((sr_s - sr_t) ** 2).sum()
+    assert torch.allclose(losses["adv"], -torch.log1p(d))
+    assert losses["adv"] < 0 and losses["rec"] > 0
+
+    for term in ("adv", "rec"):
+        g.zero_grad(set_to_none=True)
+        x = g(torch.randn(4, 16))
+        m.generator_losses(x, student, teacher)[term].backward()
+        gn = sum(p.grad.abs().sum() for p in g.parameters() if p.grad is not None)
+        assert gn > 0, f"generator got no gradient from L_{term}"
+        assert all(p.grad is None for p in teacher.parameters()), "teacher must get no gradients"
+
+    # L_adv rewards disagreement: a larger student/teacher gap gives a lower (better) L_adv
+    far = m.distance(sr_s + 1.0, sr_t)
+    assert -torch.log1p(far) < -torch.log1p(d)
+
+
+def test_generator_step_updates_only_generator() -> None:
+    m = _method()
+    student, teacher = TinyStudent(), _teacher()
+    m.setup(student, teacher, torch.device("cpu"))
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    s0, t0, g0 = (copy.deepcopy(x.state_dict()) for x in (student, teacher, m.generator))
+    logs = m.generator_step(_ctx(student, teacher, opt, it=1))
+    assert logs["g_adv"] < 0 and logs["g_rec"] > 0
+    for k, v in student.state_dict().items():
+        assert torch.equal(v, s0[k]), f"student {k} changed in the generator step"
+    assert all(p.grad is None or not p.grad.any() for p in student.parameters())
+    assert all(p.requires_grad for p in student.parameters()), "student grads must be re-enabled"
+    assert all(torch.equal(v, t0[k]) for k, v in teacher.state_dict().items())
+    assert any(not torch.equal(v, g0[k]) for k, v in m.generator.state_dict().items())
+
+
+def test_student_step_leaves_generator_and_steps_generator_every_stu_step() -> None:
+    m = _method(stu_step=3)
+    student, teacher = TinyStudent(), _teacher()
+    m.setup(student, teacher, torch.device("cpu"))
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    g0 = copy.deepcopy(m.generator.state_dict())
+    s0 = copy.deepcopy(student.state_dict())
+    for it in range(2):
+        logs = m.train_step(None, _ctx(student, teacher, opt, it=it))
+        assert logs["g_loss"] == 0.0 and logs["loss"] > 0
+    assert all(torch.equal(v, g0[k]) for k, v in m.generator.state_dict().items())
+    assert any(not torch.equal(v, s0[k]) for k, v in student.state_dict().items())
+    logs = m.train_step(None, _ctx(student, teacher, opt, it=2))  # 3rd student update → G update
+    assert logs["g_adv"] < 0
+    assert any(not torch.equal(v, g0[k]) for k, v in m.generator.state_dict().items())
+
+
+def test_noise_generator_inputs() -> None:
+    m = _method(generator="noise")
+    m.setup(TinyStudent(), _teacher(), torch.device("cpu"))
+    assert m.generator is None and m.extra_modules() == {} and m.extra_optimizers() == {}
+    x = m.sample_inputs(torch.device("cpu"))
+    assert x.shape == (4, 3, 8, 8) and 0 <= x.min() and x.max() <= 1 and abs(x.mean() - 0.5) < 0.1
+
+
+def test_stage_schedule_intended_formula() -> None:
+    assert stage_blocks(18, 18) == list(range(1, 19))
+    assert stage_blocks(18, 3) == [6, 12, 18]
+    assert stage_blocks(4, 2) == [2, 4]
+    assert stage_blocks(4, 1) == [4]
+    m = _method(inc_num=2, inc_step=5)
+    m.setup(TinyStudent(blocks=4), _teacher(), torch.device("cpu"))
+    assert m.growth_iterations() == [5]
+
+
+def test_progressive_growth_keeps_old_weights() -> None:
+    m = _method(inc_num=2, inc_step=3)
+    student = TinyStudent(blocks=4)
+    m.setup(student, _teacher(), torch.device("cpu"))
+    assert student.num_block == 2
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    for it in range(3):
+        m.train_step(None, _ctx(student, _teacher(), opt, it=it))
+    before = copy.deepcopy(student.state_dict())
+    m.grow_student(student, 3)
+    assert student.num_block == 4
+    after = student.state_dict()
+    for k, v in before.items():
+        assert torch.equal(after[k], v), f"{k} changed on growth"
+    assert any(k not in before for k in after), "growth added no parameters"
+    m.grow_student(student, 4)  # not a growth iteration: no change
+    assert student.num_block == 4
+    # the first stage trained the first blocks of the full-depth student; growth adds identities
+    x = torch.rand(1, 3, 8, 8)
+    shallow = EDSR(num_feat=8, num_block=2, scale=SCALE)
+    shallow.load_state_dict({k: v for k, v in after.items() if k in shallow.state_dict()})
+    assert torch.allclose(student(x), shallow(x), atol=1e-5)
+
+
+def test_growth_after_budget_is_rejected() -> None:
+    m = _method(inc_num=2, inc_step=50)
+    student = TinyStudent()
+    m.setup(student, _teacher(), torch.device("cpu"))
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    with pytest.raises(ValueError, match="inc_step"):
+        m.train_step(None, _ctx(student, _teacher(), opt, it=0, total=50))
+
+
+def test_student_loss_decreases_and_finalize_writes_grid(tmp_path) -> None:
+    for gen in ("gan", "noise"):
+        torch.manual_seed(0)
+        m = _method(generator=gen, stu_step=5, reduction="mean")
+        student, teacher = TinyStudent(), _teacher()
+        m.setup(student, teacher, torch.device("cpu"))
+        opt = torch.optim.Adam(student.parameters(), lr=3e-3)
+        losses = [m.train_step(None, _ctx(student, teacher, opt, it=it))["mse"] for it in range(60)]
+        first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+        assert last < 0.7 * first, (gen, first, last)
+        out = m.finalize(tmp_path / gen)
+        assert (tmp_path / gen / out["generated_grid"]).stat().st_size > 0
