@@ -33,13 +33,30 @@ STUDENT = "edsr:c20b4"
 METHODS = ("scratch", "kd", "dukd")
 
 
+_BENCH: dict[str, Any] = {}
+
+
+def _evaluate(model: Any) -> dict[str, dict[str, float]]:
+    """Full Set5/Set14 x4, standard protocol; ``model`` is a ModelDescriptor or "bicubic"."""
+    from sr_compress.data.datasets import load_benchmark
+    from sr_compress.evaluate.sr_eval import evaluate_model
+
+    out = {}
+    for name in ("Set5", "Set14"):
+        if name not in _BENCH:
+            _BENCH[name] = load_benchmark(DATA / "benchmarks" / name, 4)
+        r = evaluate_model(model, _BENCH[name], 4, progress=False)
+        out[name] = {"psnr": r["psnr"], "ssim": r["ssim"]}
+    return out
+
+
 def _run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     from sr_compress.compress.engine import load_distill_config, run_distillation
 
     overrides: dict[str, Any] = {
         "student": args.student,
         "data.path": [str(args.data)],
-        "data.val": [str(DATA / "benchmarks" / "Set5"), str(DATA / "benchmarks" / "Set14")],
+        "data.val": [],  # evaluated once below (teacher and bicubic only once, not per run)
         "data.batch_size": args.batch_size,
         "data.patch_size": args.patch_size,
         "train.iterations": args.iterations,
@@ -62,8 +79,13 @@ def _run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     res = run_distillation(cfg, out, progress=True)
     wall = time.perf_counter() - t0
     rep = json.loads((out / "report.json").read_text())
+    final = _evaluate(res.student)
+    rep["metrics"]["final"] = {"student": final}
+    (out / "report.json").write_text(json.dumps(rep, indent=2, default=str))
+    print(f"{method}: " + "  ".join(f"{n} {r['psnr']:.2f}/{r['ssim']:.4f}" for n, r in final.items())
+          + f"  (train {res.metrics['train_time_s']:.0f} s)", flush=True)
     return {"method": method, "wall_s": round(wall, 1), "train_s": res.metrics["train_time_s"],
-            "final": res.metrics["final"], "student": rep["student"], "teacher": rep["teacher"],
+            "final": {"student": final}, "student": rep["student"], "teacher": rep["teacher"],
             "run_dir": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
             "config": rep["config"]}
 
@@ -73,13 +95,13 @@ def main() -> None:
     ap.add_argument("--teacher", type=Path, default=TEACHER)
     ap.add_argument("--student", default=STUDENT)
     ap.add_argument("--data", type=Path, default=DATA / "train" / "T91" / "HR")
-    ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--patch-size", type=int, default=32)
+    ap.add_argument("--iterations", type=int, default=360)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--patch-size", type=int, default=24)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ema", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "distill_table")
     ap.add_argument("--no-write", action="store_true", help="print only (probe runs)")
@@ -87,11 +109,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t_all = time.perf_counter()
     runs = [_run_method(m, args) for m in args.methods.split(",")]
-    total = time.perf_counter() - t_all
 
-    first = runs[0]["final"]
-    sets = list(first["student"].keys())
-    teacher_info = next((r["teacher"] for r in runs if r["teacher"]), None)
+    from sr_compress.models.load import load_model
+
+    teacher_desc = load_model(args.teacher, 4)
+    baselines = {"bicubic": _evaluate("bicubic"), "teacher": _evaluate(teacher_desc)}
+    total = time.perf_counter() - t_all
+    sets = list(baselines["bicubic"].keys())
+    teacher_info = {"arch": teacher_desc.arch, "params": teacher_desc.params,
+                    "macs": runs[0]["student"]["macs"] and teacher_desc.macs(720 // 4, 1280 // 4)}
     headers = ["model"] + [f"{s} PSNR / SSIM" for s in sets] + ["params", "GMACs (720p out)", "train wall s"]
     rows: list[list[Any]] = []
     data_rows: list[dict[str, Any]] = []
@@ -99,15 +125,12 @@ def main() -> None:
     def cells(final: dict[str, dict[str, float]]) -> list[str]:
         return [f"{final[s]['psnr']:.2f} / {final[s]['ssim']:.4f}" for s in sets]
 
-    rows.append(["bicubic", *cells(first["bicubic"]), "-", "-", "-"])
-    data_rows.append({"model": "bicubic", **{s: first["bicubic"][s] for s in sets}})
-    with_teacher = next((r for r in runs if "teacher" in r["final"]), None)
-    if with_teacher is not None and teacher_info is not None:
-        rows.append([f"teacher ({teacher_info['arch']}, {Path(str(args.teacher)).name})",
-                     *cells(with_teacher["final"]["teacher"]), f"{teacher_info['params']:,}",
-                     f"{teacher_info['macs'] / 1e9:.2f}", "-"])
-        data_rows.append({"model": "teacher", "params": teacher_info["params"], "macs": teacher_info["macs"],
-                          **{s: with_teacher["final"]["teacher"][s] for s in sets}})
+    rows.append(["bicubic", *cells(baselines["bicubic"]), "-", "-", "-"])
+    data_rows.append({"model": "bicubic", **baselines["bicubic"]})
+    rows.append([f"teacher ({teacher_info['arch']}, {args.teacher.name})", *cells(baselines["teacher"]),
+                 f"{teacher_info['params']:,}", f"{teacher_info['macs'] / 1e9:.2f}", "-"])
+    data_rows.append({"model": "teacher", "params": teacher_info["params"], "macs": teacher_info["macs"],
+                      **baselines["teacher"]})
     for r in runs:
         st = r["student"]
         rows.append([f"student {args.student} — {r['method']}", *cells(r["final"]["student"]), f"{st['params']:,}",
@@ -117,7 +140,7 @@ def main() -> None:
                           "student_path": str(Path(r["run_dir"]) / "student.pth"),
                           **{s: r["final"]["student"][s] for s in sets}})
     table = md_table(headers, rows)
-    ratio = (teacher_info["macs"] / runs[0]["student"]["macs"]) if teacher_info else float("nan")
+    ratio = teacher_info["macs"] / runs[0]["student"]["macs"]
     budget = (f"{args.iterations} iterations x batch {args.batch_size} x LR patch {args.patch_size} "
               f"(HR {args.patch_size * 4}), Adam lr {args.lr:g} cosine, EMA {args.ema or 'off'}, seed {args.seed}")
     print(table)

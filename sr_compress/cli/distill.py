@@ -116,6 +116,8 @@ def command(method: str | None, config: str | None, teacher: str | None, student
     if out is None:
         out = f"runs/distill/{cfg.method}-x{cfg.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
+    if not result.main_process:
+        return
     if not result.completed:
         click.echo(f"stopped at iteration {result.metrics.get('stopped_at')}; continue with --resume --out {out}")
         return

@@ -29,13 +29,16 @@ from ..config import apply_overrides, from_dict, read_yaml
               help="Patch embedding for pseudo-classes / prototypes / k-center. [default: auto]")
 @click.option("--relabel-views", type=int, default=None,
               help="Also store teacher outputs for N fixed dihedral views per image (teacher labels).")
+@click.option("--candidates-per-image", type=int, default=None,
+              help="Random candidate crops per source image. [default: 16]")
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: images/*.png + manifest.json.")
 def command(method: str | None, config_path: Path | None, data: tuple[str, ...], ipc: int | None,
             classes: int | None, teacher: str | None, scale: int | None, patch_size: int | None,
-            iterations: int | None, embed: str | None, relabel_views: int | None, seed: int | None,
+            iterations: int | None, embed: str | None, relabel_views: int | None,
+            candidates_per_image: int | None, seed: int | None,
             device: str, out: Path) -> None:
     """Distil HR images into IPC x CLASSES patches for `sr-compress distill --data OUT/images`."""
     from ..compress.datadistill.common import DataDistillConfig, run_data_distillation
@@ -43,7 +46,8 @@ def command(method: str | None, config_path: Path | None, data: tuple[str, ...],
     raw: dict[str, Any] = read_yaml(config_path) if config_path else {}
     overrides = {"method": method, "ipc": ipc, "classes": classes, "teacher": teacher, "scale": scale,
                  "patch_size": patch_size, "iterations": iterations, "embed": embed,
-                 "relabel_views": relabel_views, "seed": seed, "data": list(data) or None}
+                 "relabel_views": relabel_views, "seed": seed,
+                 "candidates_per_image": candidates_per_image, "data": list(data) or None}
     raw = apply_overrides(raw, {k: v for k, v in overrides.items() if v is not None})
     cfg = from_dict(DataDistillConfig, raw, src=str(config_path or "options"))
     man = run_data_distillation(cfg, out, device=device)

@@ -78,7 +78,9 @@ def command(model: str, data: str | None, scale: int | None, verbose: bool, json
 
     Rows are named after the dataset folders, e.g.
 
+    \b
         sr-compress eval --model bicubic --data ../shared/data/benchmarks/Set5 --scale 4
+        sr-compress eval --model runs/demo/student.pth --data Set5,Set14 -v --json r.json
     """
     from ..data.datasets import load_benchmark
     from ..errors import UserInputError

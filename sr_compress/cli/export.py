@@ -58,8 +58,11 @@ def command(model: str, out: Path, scale: int | None, onnx: bool, openvino: bool
         from ..export.tensorrt import check_tensorrt_available
 
         check_tensorrt_available()
-    if triton_repo is not None and importlib.util.find_spec("sr_compress.export.triton") is None:
-        raise MissingDependency("--triton: sr_compress.export.triton is not available in this installation")
+    if triton_repo is not None:
+        if importlib.util.find_spec("sr_compress.export.triton") is None:
+            raise MissingDependency("--triton: sr_compress.export.triton is not available in this installation")
+        if not onnx:
+            raise UserInputError("--triton needs the ONNX artifact: drop --no-onnx")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     desc = load_model(model, scale)
     manifest = export_model(desc, out, opts)

@@ -121,6 +121,7 @@ class RunResult:
     out_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)
     completed: bool = True  # False when stopped early by ``stop_after``
+    main_process: bool = True  # False in the other processes of a multi-process run
 
 
 # --------------------------------------------------------------------------- helpers
@@ -456,7 +457,8 @@ def run_distillation(
 
     final_student = _final_student(accelerator, student_desc, student_w, ema, method)
     if end < total:
-        return RunResult(final_student, out, {"stopped_at": end, "train_time_s": train_time}, completed=False)
+        return RunResult(final_student, out, {"stopped_at": end, "train_time_s": train_time}, completed=False,
+                         main_process=main)
 
     metrics: dict[str, Any] = {"iterations": total, "train_time_s": round(train_time, 2),
                                "last_logs": {k: float(v) for k, v in logs.items()}}
@@ -489,7 +491,7 @@ def run_distillation(
             num_processes=accelerator.num_processes,
         )
     accelerator.wait_for_everyone()
-    return RunResult(final_student, out, metrics)
+    return RunResult(final_student, out, metrics, main_process=main)
 
 
 def _bind_prepared(method: DistillMethod, modules: dict[str, nn.Module],

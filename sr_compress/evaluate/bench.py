@@ -120,6 +120,17 @@ class BenchSpec:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process in MB.
+
+    ``VmHWM`` is the high-water mark of the current address space (reset by exec); getrusage's
+    ru_maxrss would carry over the parent's peak into a fork+exec'd worker on Linux.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 

@@ -38,7 +38,7 @@ def side_by_side(ref: np.ndarray, art: np.ndarray, path: str | Path, title: str,
     vmax = float(err[y0:y1, x0:x1].max())
     panels = [_u8(ref[:, y0:y1, x0:x1]), _u8(art[:, y0:y1, x0:x1]), heatmap(err[y0:y1, x0:x1], vmax)]
     ph, pw = panels[0].shape[:2]
-    gap, head = 6, 18
+    gap, head = 6, 32
     canvas = Image.new("RGB", ((pw * zoom + gap) * 3 - gap, ph * zoom + head), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     labels = ["PyTorch reference", "artifact", f"|error| (max {vmax * 255:.2f}/255)"]
@@ -46,7 +46,7 @@ def side_by_side(ref: np.ndarray, art: np.ndarray, path: str | Path, title: str,
         im = Image.fromarray(panel).resize((pw * zoom, ph * zoom), Image.NEAREST)
         canvas.paste(im, (i * (pw * zoom + gap), head))
         draw.text((i * (pw * zoom + gap) + 2, 3), label, fill=(0, 0, 0))
-    draw.text((canvas.width - 8 * len(title) - 2, 3), title[:60], fill=(90, 90, 90))
+    draw.text((2, 17), title[:120], fill=(90, 90, 90))
     path = Path(path)
     canvas.save(path)
     return path

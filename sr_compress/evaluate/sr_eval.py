@@ -55,8 +55,12 @@ def _pad(x: torch.Tensor, pad_b: int, pad_r: int) -> torch.Tensor:
 
 
 def torch_upscale_fn(desc: Any, device: str = "cpu") -> UpscaleFn:
-    """Run a ModelDescriptor on the whole image (padded to its ``size_requirements``, cropped back)."""
-    model = desc.model.to(device).eval()
+    """Run a ModelDescriptor on the whole image (padded to its ``size_requirements``, cropped back).
+
+    The model runs in eval mode; its previous train/eval mode is restored after each call, so a
+    training loop can validate with it.
+    """
+    model = desc.model.to(device)
     scale = int(desc.scale)
     req = desc.size_requirements
 
@@ -65,7 +69,12 @@ def torch_upscale_fn(desc: Any, device: str = "cpu") -> UpscaleFn:
         h, w = lr.shape[:2]
         x = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
         pad_b, pad_r = req.padding_for(h, w)
-        y = model(_pad(x, pad_b, pad_r))
+        was_training = model.training
+        model.eval()
+        try:
+            y = model(_pad(x, pad_b, pad_r))
+        finally:
+            model.train(was_training)
         if y.shape[-2] != (h + pad_b) * scale or y.shape[-1] != (w + pad_r) * scale:
             raise UserInputError(
                 f"model {desc.arch} returned {tuple(y.shape[-2:])} for a {(h + pad_b, w + pad_r)} input; "

@@ -101,10 +101,12 @@ class Manifest:
     def verify(self) -> list[str]:
         """Problems found (missing files, hash mismatches); empty when all artifacts are intact."""
         problems = []
+        root = self.root or Path(".")
         for a in self.artifacts:
             p = self.path_of(a)
-            if not p.is_file():
-                problems.append(f"{a.name}: missing file {p}")
+            missing = [root / f for f in dict.fromkeys([a.path, *a.files]) if not (root / f).is_file()]
+            if missing:
+                problems.append(f"{a.name}: missing file {missing[0]}")
             elif a.sha256 and sha256_file(p) != a.sha256:
                 problems.append(f"{a.name}: sha256 mismatch for {p} (file changed after export)")
         return problems

@@ -35,9 +35,10 @@ FORMAT_VERSION = 1
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net_g", "generator",
                  "network", "net")
 _PREFIXES = ("module.", "_orig_mod.")
-# spandrel families made of plain convolutions (ONNX export known to work); others unverified
-_SPANDREL_ONNX_OK = {"ESRGAN", "Compact", "RealCUGAN", "SPAN", "PLKSR", "RCAN", "SwiftSRGAN", "OmniSR",
-                     "DCTLSA", "CRAFT"}
+# spandrel families whose ONNX export (legacy exporter, dynamic H/W) works: plain conv nets, and
+# CRAFT (checked with onnxruntime). DCTLSA exports only for the traced size (its window reshape
+# is baked in), so it is not listed; others are unverified.
+_SPANDREL_ONNX_OK = {"ESRGAN", "Compact", "RealCUGAN", "SPAN", "RCAN", "SwiftSRGAN", "CRAFT"}
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -264,18 +265,26 @@ def descriptor_from_state_dict(sd: dict[str, torch.Tensor], scale: int | None = 
             raise UnsupportedArchitecture(f"{source} was saved for architecture {meta['arch']!r}, which this "
                                           f"version does not know ({_known_archs()})") from None
         hp = dict(meta.get("hyperparams") or {})
-        if spec.from_hparams is not None:
-            model = spec.from_hparams(hp)
-            found = int(meta.get("scale") or hp.get("scale") or 0)
-        else:
-            model, hp, found = spec.build(sd)
+        try:
+            if spec.from_hparams is not None:
+                model = spec.from_hparams(hp)
+                found = int(meta.get("scale") or hp.get("scale") or 0)
+            else:
+                model, hp, found = spec.build(sd)
+        except (TypeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{source}: cannot rebuild {spec.name} from its stored hyper-parameters "
+                                  f"{hp}: {_first_line(err)}") from None
         _load_weights(model, sd, spec.name, source)
         found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint)
         return make_descriptor(spec, model.eval(), hp, found, source, sha256)
 
     spec = _detect_ours(sd)
     if spec is not None:
-        model, hp, found = spec.build(sd)
+        try:
+            model, hp, found = spec.build(sd)
+        except (TypeError, ValueError, KeyError, IndexError) as err:
+            raise CheckpointError(f"{source} looks like {spec.name} but its shapes do not fit that "
+                                  f"architecture: {_first_line(err)}") from None
         _load_weights(model, sd, spec.name, source)
         found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint)
         return make_descriptor(spec, model.eval(), hp, found, source, sha256)

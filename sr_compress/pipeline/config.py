@@ -23,6 +23,16 @@ class TeacherStage:
 
 
 @dataclass
+class DataDistillStage:
+    """Optional: distil the training images into a tiny set first, then train from it."""
+
+    method: str | None = None  # gsdd | prototypes | random | kcenter; null skips the stage
+    # any DataDistillConfig key (ipc, classes, patch_size, iterations, ...); data/scale/teacher
+    # come from the pipeline
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class DistillStage:
     config: str | None = None  # a configs/distill/*.yaml recipe
     method: str | None = None  # overrides the recipe's method
@@ -56,6 +66,7 @@ class PipelineConfig:
     data: list[str] = field(default_factory=lambda: ["default"])  # training images
     eval_data: list[str] = field(default_factory=lambda: ["default-benchmark"])
     teacher: TeacherStage = field(default_factory=TeacherStage)
+    datadistill: DataDistillStage = field(default_factory=DataDistillStage)
     distill: DistillStage = field(default_factory=DistillStage)
     export: ExportStage = field(default_factory=ExportStage)
     bench: BenchStage = field(default_factory=BenchStage)

@@ -64,9 +64,18 @@ def run_pipeline(
         [], lambda d: steps.teacher(cfg, train_data, eval_data, d), force, log,
     )
     recs.append(teacher)
+    if cfg.datadistill.method:
+        dd = run_stage(
+            run_dir, "datadistill", {"datadistill": to_dict(cfg.datadistill), "data": cfg.data, "seed": cfg.seed},
+            [teacher], lambda d: steps.datadistill(cfg, teacher.outputs["checkpoint"], train_data, d), force, log,
+        )
+        train_data = [dd.outputs["images"]]
+    else:
+        dd = skipped("datadistill", "no dataset distillation configured")
+    recs.append(dd)
     distill = run_stage(
         run_dir, "distill", {"distill": to_dict(cfg.distill), "data": cfg.data, "eval": cfg.eval_data, "seed": cfg.seed},
-        [teacher], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d), force, log,
+        [teacher, dd], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d), force, log,
     )
     recs.append(distill)
     student_ckpt = distill.outputs["student"]

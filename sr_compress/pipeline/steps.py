@@ -64,6 +64,24 @@ def teacher(cfg: PipelineConfig, train_data: list[str], eval_data: list[str], st
     }
 
 
+def datadistill(cfg: PipelineConfig, teacher_ckpt: str, train_data: list[str], stage_dir: Path) -> dict[str, Any]:
+    from ..compress.datadistill.common import DataDistillConfig, run_data_distillation
+    from ..config import from_dict
+
+    raw = {**cfg.datadistill.options, "method": cfg.datadistill.method, "data": train_data,
+           "scale": cfg.scale, "teacher": teacher_ckpt, "seed": cfg.seed}
+    dcfg = from_dict(DataDistillConfig, raw, src="pipeline datadistill.options")
+    man = run_data_distillation(dcfg, stage_dir / "set")
+    return {
+        "images": str(stage_dir / "set" / "images"),
+        "method": man["method"],
+        "n_images": len(man["images"]),
+        "total_bytes": man["total_bytes"],
+        "ratio": man["ratio"],
+        "wall_time_s": man["wall_time_s"],
+    }
+
+
 def distill(
     cfg: PipelineConfig, teacher_ckpt: str, train_data: list[str], eval_data: list[str], stage_dir: Path
 ) -> dict[str, Any]:

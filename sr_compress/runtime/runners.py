@@ -221,7 +221,8 @@ class TensorRTRunner(Runner):
             backend="tensorrt", precision=precision, scale=scale or 0,
             size_requirements=size_requirements or SizeRequirements(), fixed_shape=fixed,
             max_batch=int(mx[0]), artifact=str(path),
-            extra={"device": dev, "profile_min": list(mn), "profile_max": list(mx)},
+            extra={"device": dev, "profile_min": list(mn), "profile_max": list(mx),
+                   "max_hw": [int(mx[2]), int(mx[3])]},
         )
         if not self.info.scale:
             self.info.scale = probe_scale(self, fixed or (int(mn[2]), int(mn[3])))

@@ -242,6 +242,9 @@ def upscale(
                 f"use --tile {info.fixed_shape[0]} or re-export with that tile size"
             )
         tile_arg = tuple(info.fixed_shape)
+    max_hw = info.extra.get("max_hw")  # engines with a bounded profile (TensorRT): tile when too large
+    if tile_arg is None and max_hw and (image.shape[1] > max_hw[0] or image.shape[2] > max_hw[1]):
+        tile_arg = (int(max_hw[0]), int(max_hw[1]))
     plan = make_plan(image.shape[1], image.shape[2], tile_arg, overlap if tile_arg is not None else 0,
                      info.size_requirements)
     tiles = extract_tiles(image, plan)

@@ -1,7 +1,7 @@
 """The ``sr-serve`` ASGI app (Starlette): upscale endpoint, model list, health, metrics, OpenAPI.
 
 Request path of ``POST /v1/upscale``: auth → body read with a byte limit → content-type check →
-header-only open (format + pixel limits) → decode in a thread → admission (503 when full) →
+admission (503 when full) → header-only open (format + pixel limits) → decode in a thread →
 tiles from ``runtime/tiling.py`` → :class:`MicroBatcher` (cross-request batches, inference in the
 model's worker thread) → merge → alpha (bicubic) re-attached → encode in a thread. Anything the
 client got wrong is a :class:`RequestError` answered as 4xx JSON; the catch-all 500 exists only
@@ -250,11 +250,12 @@ class SRServer:
             model_label = model.name
             fmt = self.pick_format(request)
             data = await self.read_image_bytes(request)
-            upload = await run_in_threadpool(decode_upload, data, self.config.limits)
             batcher = self.batchers[model.name]
+            # admitted before decoding: an overloaded server refuses work before spending CPU on it
             async with batcher.admit():
+                upload = await run_in_threadpool(decode_upload, data, self.config.limits)
                 sr, n_tiles = await self._infer(model, batcher, upload)
-            content, media = await run_in_threadpool(encode_result, sr, upload, model.scale, fmt, self.config)
+                content, media = await run_in_threadpool(encode_result, sr, upload, model.scale, fmt, self.config)
             elapsed = time.perf_counter() - t0
             h, w = upload.rgb.shape[:2]
             headers = {

@@ -85,3 +85,20 @@ def test_noise_generator_run(tmp_path: Path) -> None:
     mse = _mse_column(res.out_dir)
     assert mse[-1] < mse[0], mse
     assert "g_adv" not in json.loads((res.out_dir / "report.json").read_text())["metrics"]["last_logs"]
+
+
+def test_cli_datafree_noise_without_data(tmp_path: Path) -> None:
+    from sr_compress.cli import cli, run_cli
+
+    teacher = _teacher(tmp_path / "teacher.pth")
+    sets = ["datafree.batch_size=2", "datafree.lr_size=8", "datafree.stu_step=2", "train.log_every=2",
+            "train.checkpoint_every=1000"]
+    argv = ["distill", "--method", "datafree", "--generator", "noise", "--teacher", str(teacher),
+            "--student", "edsr:c8b1", "--scale", "2", "--iterations", "4", "--out", str(tmp_path / "cli"),
+            "--no-progress"]
+    for s in sets:
+        argv += ["--set", s]
+    code = run_cli(cli, argv)
+    assert code == 0
+    assert (tmp_path / "cli" / "student.pth").is_file()
+    assert (tmp_path / "cli" / "generated_grid.png").is_file()

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from sr_compress.cli import cli, run_cli
 from sr_compress.data.datasets import load_benchmark
-from sr_compress.export import ExportOptions, export_model
 from sr_compress.export.manifest import read_manifest
 from sr_compress.metrics.sr import psnr
-from sr_compress.models.students import build_student
 from sr_compress.runtime.runners import make_runner
 from sr_compress.runtime.tiling import upscale
 from tests.helpers import shared_data
@@ -22,25 +19,19 @@ from tests.helpers import shared_data
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(1)
-    desc = build_student("edsr:c16b2", 4)
-    out = tmp_path_factory.mktemp("val") / "export"
-    export_model(desc, out, ExportOptions(openvino=True, precisions=["fp32"]))
-    return out
-
-
 def test_validate_writes_reports(export_dir: Path) -> None:
     set5 = shared_data("benchmarks", "Set5")
     assert run_cli(cli, ["validate", str(export_dir), "--data", str(set5)]) == 0
     res = json.loads((export_dir / "validation.json").read_text())
-    assert {a["name"] for a in res["artifacts"]} == {"onnx-fp32", "openvino-fp32"}
+    assert len(res["artifacts"]) == 5
     for a in res["artifacts"]:
         d = a["datasets"]["Set5"]
         assert len(d["images"]) == 5 and d["nonfinite"] == 0
-        assert abs(d["drop_db"]) <= 0.001  # FP32 artifacts match PyTorch
-        assert d["max_abs"] < 1e-4
+        if a["precision"] == "fp32":
+            assert abs(d["drop_db"]) <= 0.001  # FP32 artifacts match PyTorch
+            assert d["max_abs"] < 1e-4
+        elif a["precision"] == "fp16":
+            assert abs(d["drop_db"]) <= 0.02
     md = (export_dir / "validation.md").read_text()
     assert "| onnx-fp32 | Set5 |" in md and "baby" in md
     png = export_dir / res["worst_image"]["png"]
@@ -63,12 +54,13 @@ def test_tiled_matches_untiled_on_set14_every_backend(export_dir: Path) -> None:
     m = read_manifest(export_dir)
     from sr_compress.evaluate.validate import load_reference
 
-    runners = [make_runner(load_reference(m))] + [make_runner(a, manifest=m, threads=2) for a in m.artifacts]
+    fp32 = [a for a in m.artifacts if a.precision == "fp32"]  # one per backend
+    runners = [make_runner(load_reference(m))] + [make_runner(a, manifest=m, threads=2) for a in fp32]
     for runner in runners:
         full, tiled = [], []
         for _name, lr_u8, hr in bench.items:
             lr = lr_u8.astype(np.float32).transpose(2, 0, 1) / 255.0
-            for out, kw in ((full, {}), (tiled, {"tile": 64, "overlap": 8, "batch": 4})):
+            for out, kw in ((full, {}), (tiled, {"tile": 48, "overlap": 8, "batch": 4})):
                 sr = upscale(runner, lr, **kw)
                 u8 = np.clip(np.round(sr.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
                 out.append(psnr(u8, hr, 4))

@@ -17,6 +17,7 @@ from sr_compress.compress.datadistill.common import (
     DataDistillConfig,
     GSDDArgs,
     TeacherLabelDataset,
+    allocate,
     kcenter_greedy,
     kmeans,
     open_training_set,
@@ -84,6 +85,13 @@ def test_kcenter_picks_far_points_and_bounds_radius() -> None:
     assert sorted((idx // 25).tolist()) == [0, 1, 2, 3]
     radius = torch.cdist(x, x[idx]).min(1).values.max()
     assert radius < 2.0
+
+
+def test_allocate_keeps_total_when_classes_are_small() -> None:
+    assert allocate([10, 10, 10], 3) == [3, 3, 3]
+    assert allocate([1, 10, 6], 3) == [1, 5, 3]  # class 0's shortfall goes to the biggest class
+    assert sum(allocate([0, 2, 50, 3], 4)) == 16
+    assert allocate([1, 1], 3) == [1, 1]  # not enough candidates at all
 
 
 # ----------------------------------------------------------------------------- augmentation

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sr_compress.compress.augment import OPS, apply_ops, draw_ops, invert_ops, official_inverse
 from sr_compress.compress.methods.dukd import DUKD, DUKDConfig, gt_tiles
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     n = torch.get_num_threads()

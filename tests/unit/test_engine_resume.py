@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from sr_compress.compress.base import DistillMethod, MethodConfig, StepContext, register_method
 from sr_compress.compress.engine import load_distill_config, run_distillation
 from sr_compress.compress.sampling import IterationBatchSampler
 from sr_compress.errors import CheckpointError
@@ -63,3 +66,48 @@ def test_sampler_is_a_function_of_iteration() -> None:
     # each epoch visits every item once
     flat = [i for b in whole for i, _ in b][:7]
     assert sorted(flat) == list(range(7))
+
+
+# --------------------------------------------------------------------------- progressive growth
+
+
+@dataclass
+class _GrowConfig(MethodConfig):
+    at: int = 3
+
+
+@register_method
+class _Grow(DistillMethod):
+    """Test-only method: L1 to GT, one EDSR block appended at iteration ``at``."""
+
+    name = "_test_grow"
+    Config = _GrowConfig
+    needs_teacher = False
+
+    def growth_iterations(self) -> list[int]:
+        return [self.cfg.at]  # type: ignore[attr-defined]
+
+    def grow_student(self, student: torch.nn.Module, iteration: int) -> None:
+        student.append_blocks(1)  # type: ignore[operator]
+
+    def train_step(self, batch, ctx: StepContext) -> dict[str, float]:  # noqa: ANN001
+        loss = F.l1_loss(ctx.student(batch["lr"]), batch["hr"])
+        ctx.step(loss)
+        return {"loss": float(loss.detach())}
+
+
+def test_growth_rebuilds_optimizer_ema_and_resumes_exactly(tmp_path: Path) -> None:
+    from sr_compress.models.load import load_model
+
+    over = tiny_overrides(tmp_path, "_test_grow", **{
+        "train.iterations": 6, "train.checkpoint_every": 2, "train.ema_decay": 0.5,
+    })
+    cfg = load_distill_config(None, over)
+    full = run_distillation(cfg, tmp_path / "full", progress=False)
+    assert len(full.student.model.body) == 2  # edsr:c8b1 + 1 grown block
+    assert load_model(tmp_path / "full" / "student.pth", 2).params == full.student.params
+
+    run_distillation(cfg, tmp_path / "cut", progress=False, stop_after=4)  # checkpoint after growth
+    resumed = run_distillation(cfg, tmp_path / "cut", resume=True, progress=False)
+    a, b = _state(full), _state(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

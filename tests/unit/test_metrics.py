@@ -140,3 +140,47 @@ def test_gray_2d_input_and_errors():
         psnr(sr.astype(np.float32), hr)
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(sr[:12, :12], hr[:12, :12], crop_border=2)
+
+
+def test_evaluate_model_on_a_synthetic_set(tmp_path):
+    import torch
+    from PIL import Image
+
+    from sr_compress.data.datasets import load_benchmark
+    from sr_compress.errors import UserInputError
+    from sr_compress.evaluate.sr_eval import bicubic_upscale_fn, evaluate_model, torch_upscale_fn
+    from sr_compress.models.registry import ModelDescriptor, SizeRequirements
+
+    folder = tmp_path / "Tiny"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(_pair(30 + 3 * i, 34, seed=i)[1]).save(folder / f"p{i}.png")
+    bench = load_benchmark(folder, 2)
+    r = evaluate_model("bicubic", bench, 2, progress=False)
+    assert r["dataset"] == "Tiny" and r["n_images"] == 2 and r["lr_source"] == "matlab-bicubic"
+    expected = [evaluate_pair(bicubic_upscale_fn(2)(lr), hr, 2) for _, lr, hr in bench.items]
+    assert r["psnr"] == pytest.approx(np.mean([e["psnr"] for e in expected]))
+    assert r["ssim"] == pytest.approx(np.mean([e["ssim"] for e in expected]))
+    assert [i["name"] for i in r["images"]] == ["p0", "p1"] and r["protocol"]["crop_border"] == 2
+
+    # a torch model needing inputs that are multiples of 8: padded, run, cropped back
+    class Nearest(torch.nn.Module):
+        def forward(self, x):
+            assert x.shape[-1] % 8 == 0 and x.shape[-2] % 8 == 0
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    desc = ModelDescriptor(Nearest(), "nearest", 2, size_requirements=SizeRequirements(multiple_of=8))
+    rt = evaluate_model(torch_upscale_fn(desc), bench, 2, progress=False)
+    near = [np.repeat(np.repeat(lr, 2, 0), 2, 1) for _, lr, _ in bench.items]
+    assert rt["psnr"] == pytest.approx(np.mean([evaluate_pair(n, hr, 2)["psnr"]
+                                                for n, (_, _, hr) in zip(near, bench.items)]))
+    assert evaluate_model(desc, bench, 2, progress=False)["psnr"] == pytest.approx(rt["psnr"])
+
+    with pytest.raises(UserInputError, match="does not match"):
+        evaluate_model(lambda lr: np.zeros((5, 5, 3), np.uint8), bench, 2, progress=False)
+    with pytest.raises(TypeError, match="uint8"):
+        evaluate_model(lambda lr: np.zeros((lr.shape[0] * 2, lr.shape[1] * 2, 3)), bench, 2, progress=False)
+    with pytest.raises(UserInputError, match="loaded for x2"):
+        evaluate_model("bicubic", bench, 3, progress=False)
+    with pytest.raises(UserInputError, match="is x2"):
+        evaluate_model(desc, load_benchmark(folder, 4), 4, progress=False)

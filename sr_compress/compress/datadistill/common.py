@@ -260,6 +260,22 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> tuple[tor
     return centres, labels
 
 
+def allocate(sizes: list[int], ipc: int) -> list[int]:
+    """Images per class: ``ipc`` each, capped by the class size, with the shortfall of small
+    classes handed (one at a time) to the classes with the most spare members, so the total
+    stays ``ipc * len(sizes)`` whenever there are enough candidates."""
+    counts = [min(ipc, n) for n in sizes]
+    deficit = ipc * len(sizes) - sum(counts)
+    while deficit > 0:
+        spare = [n - c for n, c in zip(sizes, counts)]
+        j = max(range(len(sizes)), key=lambda i: spare[i])
+        if spare[j] <= 0:
+            break
+        counts[j] += 1
+        deficit -= 1
+    return counts
+
+
 def kcenter_greedy(x: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
     """Greedy farthest-point k-center (2-approximation). Returns k distinct indices into x."""
     n = x.shape[0]

@@ -8,6 +8,7 @@ from .common import (
     DatasetDistiller,
     DistillContext,
     Distilled,
+    allocate,
     informative_subset,
     kcenter_greedy,
     register_distiller,
@@ -41,9 +42,10 @@ class KCenterCoreset(DatasetDistiller):
         cand = informative_subset(ctx.pool, ctx.cfg.informative_fraction)
         emb, labels = ctx.pseudo_classes(cand)
         out: list[Distilled] = []
-        for c in range(ctx.cfg.classes):
-            members = torch.nonzero(labels == c).squeeze(1)
-            k = min(ctx.cfg.ipc, len(members))
+        groups = [torch.nonzero(labels == c).squeeze(1) for c in range(ctx.cfg.classes)]
+        for c, (members, k) in enumerate(zip(groups, allocate([len(g) for g in groups], ctx.cfg.ipc))):
+            if k == 0:
+                continue
             chosen = members[kcenter_greedy(emb[members], k, seed=ctx.cfg.seed + c)]
             for j in chosen:
                 pi = int(cand[j])

@@ -32,6 +32,7 @@ from .common import (
     DistillContext,
     Distilled,
     GSDDArgs,
+    allocate,
     register_distiller,
 )
 
@@ -144,21 +145,21 @@ class GSDD(DatasetDistiller):
         _, labels = ctx.pseudo_classes(cand)
         g = torch.Generator().manual_seed(cfg.seed)
         real_by_class, z_init, init_idx = [], [], []
-        for c in range(cfg.classes):
-            members = torch.nonzero(labels == c).squeeze(1)
-            if len(members) == 0:
+        groups = [torch.nonzero(labels == c).squeeze(1) for c in range(cfg.classes)]
+        class_ids = []
+        for c, (members, k) in enumerate(zip(groups, allocate([len(m) for m in groups], cfg.ipc))):
+            if k == 0:
                 continue
+            class_ids.append(c)
             real_by_class.append(ctx.pool.patches[members])
-            pick = members[torch.randperm(len(members), generator=g)[: cfg.ipc]]
-            if len(pick) < cfg.ipc:  # small class: reuse members (the regulariser pushes them apart)
-                pick = members[torch.randint(len(members), (cfg.ipc,), generator=g)]
+            pick = members[torch.randperm(len(members), generator=g)[:k]]
             init_idx.append(pick)
             z_init.append(imresize(ctx.pool.float(pick), 1.0 / cfg.scale).clamp(0, 1))
         zs, self.history = optimise_latents(ctx.teacher, real_by_class, z_init, cfg.gsdd, cfg.iterations,
                                             seed=cfg.seed, device=ctx.device)
         out: list[Distilled] = []
         with torch.no_grad():
-            for c, (z, idx) in enumerate(zip(zs, init_idx)):
+            for c, z, idx in zip(class_ids, zs, init_idx):
                 hr = ctx.teacher(z).clamp(0, 1).cpu()
                 for j in range(len(z)):
                     origin = ctx.origin(int(idx[j]))

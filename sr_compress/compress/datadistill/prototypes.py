@@ -17,6 +17,7 @@ from .common import (
     DatasetDistiller,
     DistillContext,
     Distilled,
+    allocate,
     informative_subset,
     kmeans,
     register_distiller,
@@ -46,9 +47,10 @@ class Prototypes(DatasetDistiller):
         cand = informative_subset(ctx.pool, cfg.informative_fraction)
         emb, labels = ctx.pseudo_classes(cand)
         out: list[Distilled] = []
-        for c in range(cfg.classes):
-            members = torch.nonzero(labels == c).squeeze(1)
-            k = min(cfg.ipc, len(members))
+        groups = [torch.nonzero(labels == c).squeeze(1) for c in range(cfg.classes)]
+        for c, (members, k) in enumerate(zip(groups, allocate([len(g) for g in groups], cfg.ipc))):
+            if k == 0:
+                continue
             centres, _ = kmeans(emb[members], k, seed=cfg.seed + c)
             dist = torch.cdist(centres, emb[members])
             used: set[int] = set()

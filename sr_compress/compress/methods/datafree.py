@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ...data.imresize import imresize
+from ...errors import ConfigError
 from ..base import DistillMethod, MethodConfig, StepContext, register_method
 from ..generators import DFSRGenerator, save_image_grid
 
@@ -194,7 +195,7 @@ class DataFreeMethod(DistillMethod):
         if growth and ctx.iteration == 0 and growth[-1] >= ctx.total_iterations:
             # the saved student's hyper-parameters describe the full depth; a run that ends
             # before the last stage would save a shallower network than its descriptor says
-            raise ValueError(
+            raise ConfigError(
                 f"datafree: the last growth stage starts at iteration {growth[-1]} but train.iterations is "
                 f"{ctx.total_iterations}; lower datafree.inc_step or inc_num, or raise train.iterations"
             )

@@ -92,6 +92,12 @@ class EDSR(nn.Module):
             new.append(blk)
         return new
 
+    def truncate_blocks(self, n: int) -> None:
+        """Keep only the first ``n`` residual blocks (the first stage of progressive growth)."""
+        if not 1 <= n <= len(self.body):
+            raise ValueError(f"cannot keep {n} of {len(self.body)} blocks")
+        self.body = self.body[:n]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) * self.img_range
         x = self.conv_first(x)

@@ -10,7 +10,10 @@ IMDN-RTE (keys ``fea_conv/blockK/LR_conv/upsampler``): ``fea_conv`` = 3x3 conv, 
 (five progressive 3x3 stages peeling off nf/4 channels each, ReLU, the six distilled parts
 fused by a 1x1 ``c7`` + residual); bias-free 1x1 ``LR_conv`` + skip; the upsampler undoes the
 stride: conv to 3*(2s)^2 + PixelShuffle(2s). The shipped file has a PixelShuffle(4) head on a
-stride-2 body, i.e. x2. Needs even input sizes. Input [0, 1].
+stride-2 body, i.e. x2. Needs even input sizes. RTC takes RGB in [0, 1]; the RTE weights work
+on [0, 255] (Set5 x2: 17.5 dB at [0, 1], 35.41 dB at [0, 255]; scaled inside the module). No
+published Set5 figure exists for either; RTE looks trained for a different degradation than
+MATLAB bicubic (it stays well below RTC on bicubic Set5).
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ import torch
 from torch import nn
 
 from ..registry import ArchSpec, SizeRequirements, register_arch
-from ._util import StateDict, conv, count_indexed, has_keys, indices, pixelshuffle_block, scale_from_shuffle, shape
+from ._util import (
+    StateDict,
+    conv,
+    count_indexed,
+    has_keys,
+    indices,
+    pixelshuffle_block,
+    scale_from_shuffle,
+    shape,
+)
 
 
 class IMDBSpeed(nn.Module):
@@ -92,8 +104,9 @@ class IMDBLarge(nn.Module):
 
 
 class IMDNRTE(nn.Module):
-    def __init__(self, num_feat: int = 20, num_blocks: int = 6, scale: int = 2) -> None:
+    def __init__(self, num_feat: int = 20, num_blocks: int = 6, scale: int = 2, img_range: float = 255.0) -> None:
         super().__init__()
+        self.img_range = img_range
         self.num_blocks = num_blocks
         self.fea_conv = nn.Sequential(conv(3, num_feat, 3), nn.ReLU(inplace=True),
                                       conv(num_feat, num_feat, 3, bias=False, stride=2))
@@ -103,11 +116,11 @@ class IMDNRTE(nn.Module):
         self.upsampler = pixelshuffle_block(num_feat, 3, scale * 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fea = self.fea_conv(x)
+        fea = self.fea_conv(x * self.img_range)
         h = fea
         for i in range(1, self.num_blocks + 1):
             h = getattr(self, f"block{i}")(h)
-        return self.upsampler(self.LR_conv(h) + fea)
+        return self.upsampler(self.LR_conv(h) + fea) / self.img_range
 
 
 def _detect_rtc(sd: StateDict) -> bool:
@@ -130,7 +143,8 @@ def _detect_rte(sd: StateDict) -> bool:
 def _hparams_rte(sd: StateDict) -> dict[str, Any]:
     up = scale_from_shuffle(shape(sd, "upsampler.0.weight")[0], 3)
     return {"num_feat": shape(sd, "fea_conv.0.weight")[0],
-            "num_blocks": count_indexed(sd, r"^block(\d+)\.c1\.weight$"), "scale": up // 2}
+            "num_blocks": count_indexed(sd, r"^block(\d+)\.c1\.weight$"), "scale": up // 2,
+            "img_range": 255.0}
 
 
 def _builder(hparams, cls):  # noqa: ANN001, ANN202 - tiny local factory
