@@ -133,7 +133,14 @@ def _unwrap(accelerator: Any, model: nn.Module) -> nn.Module:
 
 def _make_accelerator(cfg: DistillConfig) -> Any:
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    # accelerate keeps one process-wide state and refuses a second Accelerator with another
+    # precision; runs made one after another in one process (benchmarks, pipelines, tests) may
+    # differ. Only the precision part is dropped: the process group (PartialState) is kept.
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision", cfg.train.mixed_precision)) != cfg.train.mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
     try:
         return Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=not torch.cuda.is_available())
     except ValueError as err:  # e.g. fp16 requested on a CPU-only machine
@@ -167,6 +174,12 @@ def _build_dataset(cfg: DistillConfig, method: DistillMethod) -> torch.utils.dat
         return DegradedPairDataset(cfg.data.path, cfg.scale, cfg.data.patch_size,
                                    make_pipeline(cfg.data.degradation, cfg.scale), augment=cfg.data.augment,
                                    seed=cfg.train.seed)
+    from .datadistill.common import distilled_training_set
+
+    # a `distill-data --out` folder: its images (bicubic LR) or its stored teacher labels
+    ds = distilled_training_set(cfg.data.path, cfg.scale, cfg.data.patch_size, augment=cfg.data.augment)
+    if ds is not None:
+        return ds
     from ..data.datasets import PairedPatchDataset
 
     return PairedPatchDataset(cfg.data.path, cfg.scale, cfg.data.patch_size, augment=cfg.data.augment)

@@ -46,7 +46,8 @@ class ExportStage:
     onnx: bool = True
     openvino: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])
     onnx_int8: bool = False
-    trt: list[str] = field(default_factory=list)
+    trt: list[str] = field(default_factory=list)  # TensorRT precisions; needs the [gpu] extra and a GPU
+    calib: str | None = None  # INT8 calibration images; null = the embedded default images
     tile: int = 64
 
 
@@ -57,6 +58,7 @@ class BenchStage:
     batch: list[int] = field(default_factory=lambda: [1])
     runs: int = 10
     warmup: int = 2
+    compile: bool = False  # also time torch.compile (slow to compile on small CPUs)
 
 
 @dataclass

@@ -30,6 +30,16 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _demote(markdown: str) -> str:
+    """Nest a sub-report under the report's own '## section' headings; point its pictures here."""
+    out = []
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            line = "##" + line
+        out.append(line)
+    return "\n".join(out)
+
+
 def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: int = 96) -> Path | None:
     """Bicubic | teacher | student | HR crops of the first eval image, upscaled for viewing."""
     from PIL import Image, ImageDraw
@@ -96,6 +106,15 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
     pictures: list[tuple[str, Path]] = []
 
     ev = recs.get("eval")
+    if ev and ev.outputs.get("models"):
+        md += ["## Models", "", "MACs for one 1280x720 output image (the convention of the efficient-SR papers).", ""]
+        md.append(_table(["model", "architecture", "params", "GMACs (720p out)"],
+                         [[m["model"], m["arch"], f"{m['params']:,}", round(m["gmacs_720p"], 2)]
+                          for m in ev.outputs["models"]]))
+        t_, s_ = ev.outputs["models"][0], ev.outputs["models"][-1]
+        if s_["gmacs_720p"] > 0:
+            md += ["", f"The student is {t_['params'] / max(s_['params'], 1):.1f}x smaller and "
+                   f"{t_['gmacs_720p'] / s_['gmacs_720p']:.1f}x cheaper than the teacher.", ""]
     if ev and ev.outputs.get("rows"):
         md += ["## Quality (standard SR protocol)", "", f"Protocol: {PROTOCOL.as_dict(cfg.scale)['description']}.", ""]
         md.append(
@@ -117,7 +136,12 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
     for name, title in (("validate", "Export fidelity"), ("bench", "Throughput"), ("gate", "Gate")):
         r = recs.get(name)
         if r and r.outputs.get("markdown"):
-            md += [f"## {title}", "", r.outputs["markdown"], ""]
+            md += [f"## {title}", "", _demote(r.outputs["markdown"]), ""]
+        if name == "validate" and r and r.outputs.get("report"):
+            worst = Path(r.outputs["report"]).with_name("validation_worst.png")
+            if worst.is_file():
+                shutil.copyfile(worst, run / "validation_worst.png")
+                pictures.append(("Worst validated image: reference | artifact | abs error", run / "validation_worst.png"))
     try:
         sbs = side_by_side(cfg, result, run / "side_by_side.png")
     except Exception as err:  # a picture must never sink the report

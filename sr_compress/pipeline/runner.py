@@ -40,8 +40,39 @@ class PipelineResult:
     report_md: Path | None = None
 
 
+def _resolve_path(value: str, base: Path) -> str:
+    """A relative path as given if it exists from the working directory, else from the config
+    file's folder or one of its parents (so ``configs/distill/x.yaml`` works from anywhere)."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists():
+        return str(p)
+    for root in (base, *base.parents):
+        if (root / p).exists():
+            return str((root / p).resolve())
+    return value
+
+
 def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    return load_config(PipelineConfig, path, overrides)
+    cfg = load_config(PipelineConfig, path, {k: v for k, v in (overrides or {}).items() if v is not None})
+    base = Path(path).resolve().parent
+    cfg.data = [d if d in ("default", "default-benchmark") else _resolve_path(d, base) for d in cfg.data]
+    cfg.eval_data = [d if d in ("default", "default-benchmark") else _resolve_path(d, base) for d in cfg.eval_data]
+    if cfg.distill.config:
+        cfg.distill.config = _resolve_path(cfg.distill.config, base)
+    if cfg.gate:
+        cfg.gate = _resolve_path(cfg.gate, base)
+    if cfg.teacher.checkpoint and ("/" in cfg.teacher.checkpoint or cfg.teacher.checkpoint.endswith(".pth")):
+        cfg.teacher.checkpoint = _resolve_path(cfg.teacher.checkpoint, base)
+    if cfg.export.calib:
+        cfg.export.calib = _resolve_path(cfg.export.calib, base)
+    return cfg
+
+
+def _file_text(path: str | None) -> str | None:
+    """Stage keys include the text of the files a stage reads, so editing a recipe redoes it."""
+    if path and Path(path).is_file():
+        return Path(path).read_text()
+    return None
 
 
 def run_pipeline(
@@ -74,7 +105,9 @@ def run_pipeline(
         dd = skipped("datadistill", "no dataset distillation configured")
     recs.append(dd)
     distill = run_stage(
-        run_dir, "distill", {"distill": to_dict(cfg.distill), "data": cfg.data, "eval": cfg.eval_data, "seed": cfg.seed},
+        run_dir, "distill",
+        {"distill": to_dict(cfg.distill), "recipe": _file_text(cfg.distill.config), "data": cfg.data,
+         "eval": cfg.eval_data, "seed": cfg.seed},
         [teacher, dd], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d), force, log,
     )
     recs.append(distill)
@@ -107,10 +140,12 @@ def run_pipeline(
             bench = skipped("bench", "bench disabled")
         recs.append(bench)
         if cfg.gate:
-            spec_text = Path(cfg.gate).read_text() if Path(cfg.gate).is_file() else cfg.gate
+            spec_path = Path(cfg.gate)
+            if not spec_path.is_file():
+                raise UserInputError(f"pipeline gate spec not found: {cfg.gate} (fix 'gate' in the pipeline config)")
             gate = run_stage(
-                run_dir, "gate", {"spec": spec_text}, [validate, bench],
-                lambda d: steps.gate(cfg, export_dir, eval_data, d), force, log,
+                run_dir, "gate", {"spec": spec_path.read_text(), "eval": cfg.eval_data}, [validate, bench],
+                lambda d: steps.gate(cfg, spec_path, export_dir, eval_data, d), force, log,
             )
             result.gate_passed = bool(gate.outputs.get("passed"))
         else:

@@ -119,10 +119,16 @@ def evaluate(
     from ..evaluate.sr_eval import evaluate_model, torch_upscale_fn
     from ..models.load import load_model
 
+    descs = {"teacher": load_model(teacher_ckpt), "student": load_model(student_ckpt)}
+    sizes = [
+        {"model": k, "arch": d.arch, "params": d.params,
+         "gmacs_720p": d.macs(720 // cfg.scale, 1280 // cfg.scale) / 1e9}
+        for k, d in descs.items()
+    ]
     models = {
         "bicubic": lambda lr: bicubic_upscale_uint8(lr, cfg.scale),
-        "teacher": torch_upscale_fn(load_model(teacher_ckpt).eval()),
-        "student": torch_upscale_fn(load_model(student_ckpt).eval()),
+        "teacher": torch_upscale_fn(descs["teacher"].eval()),
+        "student": torch_upscale_fn(descs["student"].eval()),
     }
     rows = []
     for path in eval_data:
@@ -130,5 +136,76 @@ def evaluate(
         for name, fn in models.items():
             r = evaluate_model(fn, bench, cfg.scale, progress=False)
             rows.append({"model": name, "dataset": bench.name, "psnr": r["psnr"], "ssim": r["ssim"]})
-    (stage_dir / "eval.json").write_text(json.dumps(rows, indent=2))
-    return {"rows": rows}
+    (stage_dir / "eval.json").write_text(json.dumps({"rows": rows, "models": sizes}, indent=2))
+    return {"rows": rows, "models": sizes}
+
+
+def export(cfg: PipelineConfig, student_ckpt: str, stage_dir: Path) -> dict[str, Any]:
+    """ONNX / OpenVINO / TensorRT artifacts of the distilled student, with manifest.json."""
+    from ..export import ExportOptions, export_model, parse_precisions
+    from ..models.load import load_model
+
+    e = cfg.export
+    opts = ExportOptions(
+        onnx=e.onnx,
+        openvino=bool(e.openvino),
+        precisions=parse_precisions(e.openvino, "export.openvino") if e.openvino else ["fp32"],
+        onnx_int8=e.onnx_int8,
+        trt=bool(e.trt),
+        trt_precisions=parse_precisions(e.trt, "export.trt") if e.trt else ["fp16"],
+        calib=e.calib,
+        tile=e.tile,
+        force=True,  # a re-run stage replaces its own earlier artifacts
+    )
+    out = stage_dir / "artifacts"
+    manifest = export_model(load_model(student_ckpt), out, opts)
+    return {
+        "export_dir": str(out),
+        "artifacts": [{"name": a.name, "backend": a.backend, "precision": a.precision, "path": a.path}
+                      for a in manifest.artifacts],
+    }
+
+
+def validate(cfg: PipelineConfig, export_dir: str, eval_data: list[str], stage_dir: Path) -> dict[str, Any]:
+    """Every artifact against the PyTorch student on the eval sets (validation.md/json in the export dir)."""
+    from ..evaluate.validate import render_markdown, validate_export
+
+    res = validate_export(export_dir, eval_data, tile=None, progress=False)
+    summary = [
+        {"artifact": a["name"], "precision": a["precision"], "max_drop_db": a["max_drop_db"],
+         "min_psnr_vs_ref": a["min_psnr_vs_ref"], "max_abs": a["max_abs"], "nonfinite": a["nonfinite"]}
+        for a in res["artifacts"]
+    ]
+    return {"markdown": render_markdown(res), "artifacts": summary, "skipped": res.get("skipped", []),
+            "report": str(Path(export_dir) / "validation.md")}
+
+
+def bench(cfg: PipelineConfig, export_dir: str, stage_dir: Path) -> dict[str, Any]:
+    from ..evaluate.bench import bench_export, parse_size, render_table
+
+    b = cfg.bench
+    res = bench_export(export_dir, [parse_size(b.size)], list(b.batch), b.runs, b.warmup,
+                       compile=b.compile, progress=False)
+    (stage_dir / "bench.json").write_text(json.dumps(res, indent=2, default=str))
+    best = max((r for r in res["rows"] if "skipped" not in r and r["target"] != "torch"),
+               key=lambda r: r["mp_per_s"], default=None)
+    return {"markdown": render_table(res), "best": best and {k: best[k] for k in ("target", "mp_per_s",
+                                                                                    "ratio_vs_eager")}}
+
+
+def gate(cfg: PipelineConfig, spec_path: Path, export_dir: str, eval_data: list[str],
+         stage_dir: Path) -> dict[str, Any]:
+    """The gate spec's thresholds on the pipeline's eval sets (its own ``data`` when it names some)."""
+    from ..evaluate.gate import load_spec, render_checks, run_gate
+
+    spec = load_spec(spec_path)
+    res = run_gate(export_dir, spec, data=None if spec.data else eval_data, spec_path=spec_path, progress=False)
+    (stage_dir / "gate.json").write_text(json.dumps(res["checks"], indent=2, default=str))
+    def fmt(v: Any) -> str:
+        return f"{v:.5g}" if isinstance(v, float) else str(v)
+
+    rows = [f"| {c['artifact']} | {c['check']} | {fmt(c['measured'])} | {c['threshold']} | "
+            f"{'PASS' if c['ok'] else '**FAIL**'} |" for c in res["checks"]]
+    table = "\n".join(["| artifact | check | measured | threshold | result |", "|---|---|---|---|---|", *rows])
+    return {"passed": res["passed"], "markdown": table, "text": render_checks(res),
+            "failed": [c for c in res["checks"] if not c["ok"]]}

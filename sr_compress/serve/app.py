@@ -418,7 +418,8 @@ def openapi_spec(server: SRServer) -> dict[str, Any]:
                             "description": "The upscaled image (gray stays gray, alpha is kept except in JPEG, "
                             "16-bit input gives 16-bit PNG).",
                             "headers": {h: {"schema": {"type": "string"}} for h in
-                                        ("X-Model", "X-Scale", "X-Backend", "X-Precision", "X-Elapsed-Ms", "X-Tiles")},
+                                        ("X-Model", "X-Scale", "X-Backend", "X-Precision", "X-Elapsed-Ms", "X-Tiles",
+                                         "X-Input-Size", "X-Output-Size")},
                             "content": {t: {"schema": image_body} for t in ("image/png", "image/webp", "image/jpeg")},
                         },
                         "400": _err_schema_ref("Corrupt/truncated image, bad multipart, bad format parameter"),
@@ -427,6 +428,7 @@ def openapi_spec(server: SRServer) -> dict[str, Any]:
                         "404": _err_schema_ref("Unknown model"),
                         "413": _err_schema_ref("Upload larger than max_upload_bytes or image over max_pixels"),
                         "415": _err_schema_ref("Content type or image format not accepted"),
+                        "502": _err_schema_ref("A triton:// model's Triton server is down or refused the batch"),
                         "503": _err_schema_ref("Queue full or shutting down (see Retry-After)"),
                     },
                     "security": [{"bearer": []}] if server.config.token else [],

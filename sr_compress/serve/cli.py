@@ -15,8 +15,8 @@ ENV_TOKEN = "SR_SERVE_TOKEN"
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--model", "models", multiple=True, required=True, metavar="[NAME=]PATH",
-              help="Export directory (manifest.json), artifact file or checkpoint; repeat for several models. "
-                   "The first is the default.")
+              help="Export directory (manifest.json), artifact file, checkpoint, or triton://HOST:PORT/MODEL "
+                   "(inference in Triton, tiling here); repeat for several models. The first is the default.")
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt", "torch"]), default=None,
               help="Backend to run (default: from the artifact; export dirs prefer openvino, then onnxruntime).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,

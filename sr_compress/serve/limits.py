@@ -80,10 +80,12 @@ def check_content_type(content_type: str | None) -> None:
         return
     base = content_type.split(";", 1)[0].strip().lower()
     if base not in ACCEPTED_CONTENT_TYPES:
+        # curl --data-binary labels bodies as a form unless told otherwise: the commonest mistake
+        hint = " (curl: add -H 'Content-Type: image/png')" if base == "application/x-www-form-urlencoded" else ""
         raise RequestError(
             415, "unsupported_media_type",
             f"Content-Type {base!r} is not accepted; send the image bytes as image/png, image/jpeg, "
-            "image/webp, image/bmp, image/tiff or application/octet-stream, or as multipart/form-data",
+            f"image/webp, image/bmp, image/tiff or application/octet-stream, or as multipart/form-data{hint}",
         )
 
 

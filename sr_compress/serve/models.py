@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
-from ..export.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, read_manifest
+from ..export.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, find_manifest_for, read_manifest
 from ..runtime.base import Runner
+from .triton_client import TritonRunner, is_triton_url
 
 # CPU first: OpenVINO is the fastest CPU runtime we ship, ONNX Runtime the most portable
 BACKEND_PREFERENCE = ("openvino", "onnxruntime", "tensorrt")
@@ -109,6 +110,16 @@ def load_served_model(
     """Load one ``--model`` spec into a :class:`ServedModel` (errors name the spec and the fix)."""
     from ..runtime.runners import make_runner
 
+    name, _, url = ("", "", spec) if is_triton_url(spec) else spec.partition("=")
+    if is_triton_url(url):
+        # inference in Triton, everything image-shaped here (serve/triton_client.py)
+        name = name or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+        if not _NAME_RE.match(name):
+            raise UserInputError(f"--model {spec}: model name {name!r} must be 1-64 letters, digits, '_', '-' "
+                                 "or '.'; use --model NAME=triton://HOST:PORT/MODEL")
+        runner = TritonRunner(url)
+        return ServedModel(name=name, runner=runner, source=url, tile=runner.tile or tile, overlap=overlap,
+                           arch=runner.arch)
     name, path = parse_spec(spec)
     if not path.exists():
         raise UserInputError(f"--model {spec}: {path} does not exist; pass an export directory or a checkpoint")
@@ -134,7 +145,8 @@ def load_served_model(
     else:
         runner = make_runner(path, backend, precision, device, threads)
         source = str(path)
-        arch = getattr(getattr(runner, "desc", None), "arch", None)
+        found = find_manifest_for(path)  # a bare artifact inside an export dir still has its arch recorded
+        arch = found[0].arch if found else getattr(getattr(runner, "desc", None), "arch", None)
     if runner.info.scale < 1:
         raise UserInputError(f"--model {spec}: could not determine the model's scale")
     return ServedModel(name=name, runner=runner, source=source, tile=tile, overlap=overlap, arch=arch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
@@ -299,8 +300,13 @@ def test_token_full_queue_503_and_graceful_drain() -> None:
         slow = asyncio.run(trickle())
         assert slow.status_code == 408 and "read-timeout" in slow.json()["error"]["message"]
 
-        codes = [r.status_code for r in asyncio.run(burst())]
+        replies = asyncio.run(burst())
+        codes = [r.status_code for r in replies]
         assert codes.count(200) >= 1 and codes.count(503) >= 1 and set(codes) <= {200, 503}
+        for r in replies:
+            if r.status_code == 503:
+                assert r.headers["retry-after"] == "1" and r.json()["error"]["code"] == "queue_full"
+                assert "queue_size=1" in r.json()["error"]["message"]
 
         # shutdown while a request is in flight: it still completes
         result: dict[str, int] = {}
@@ -332,7 +338,7 @@ def test_sr_serve_cli_serves_an_export_dir_and_stops_on_sigterm(export_dir: Path
     env = {**os.environ, "SR_SERVE_TOKEN": "tok", "SR_COMPRESS_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from sr_compress.serve.cli import main; main()", "--model", f"tiny={export_dir}",
-         "--port", str(port), "--tile", "64", "--log-level", "info"],
+         "--model", f"raw={export_dir / 'model.onnx'}", "--port", str(port), "--tile", "64", "--log-level", "info"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -348,13 +354,26 @@ def test_sr_serve_cli_serves_an_export_dir_and_stops_on_sigterm(export_dir: Path
             assert time.monotonic() < deadline, "sr-serve did not become ready"
             time.sleep(0.2)
         img = _png(np.random.default_rng(5).integers(0, 256, (32, 48, 3), dtype=np.uint8))
-        r = httpx.post(url + "/v1/upscale", content=img, headers={"Authorization": "Bearer tok"}, timeout=60)
-        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (96, 64)
+        auth = {"Authorization": "Bearer tok"}
+        # two models by name from one process; the first --model is the default
+        listed = httpx.get(url + "/v1/models", headers=auth, timeout=10).json()["models"]
+        assert [(m["name"], m["default"], m["scale"], m["arch"]) for m in listed] == [
+            ("tiny", True, 2, "edsr"), ("raw", False, 2, "edsr")]
+        outs = {}
+        for query, name in (("", "tiny"), ("?model=raw", "raw"), ("?model=tiny", "tiny")):
+            r = httpx.post(url + "/v1/upscale" + query, content=img, headers=auth, timeout=60)
+            assert r.status_code == 200 and r.headers["x-model"] == name
+            assert Image.open(io.BytesIO(r.content)).size == (96, 64)
+            outs[query] = r.content
+        assert outs[""] == outs["?model=tiny"] == outs["?model=raw"]  # same ONNX file behind both names
+        spec = httpx.get(url + "/openapi.json", timeout=10).json()
+        assert spec["paths"]["/v1/upscale"]["post"]["parameters"][0]["schema"]["enum"] == ["raw", "tiny"]
+        assert spec["paths"]["/v1/upscale"]["post"]["security"] == [{"bearer": []}]
         proc.send_signal(signal.SIGTERM)
         # uvicorn re-raises SIGTERM after its graceful shutdown, so the status is -15 (143 in a shell)
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
         log = proc.stdout.read().decode() if proc.stdout else ""
-        assert "in-flight requests drained" in log and "Traceback" not in log, log
+        assert "in-flight requests drained, 2 model(s) closed" in log and "Traceback" not in log, log
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -369,3 +388,112 @@ def test_sr_serve_cli_bad_model_is_one_line_exit_2(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.startswith("error: --model /nonexistent/model.onnx") and "does not exist" in err
     assert len(err.strip().splitlines()) == 1
+
+
+class TritonStandIn:
+    """A loopback stand-in for Triton's HTTP endpoint (KServe v2 + binary tensor extension).
+
+    It serves the repository ``sr-compress export --triton`` wrote: metadata and config come from
+    the parsed ``config.pbtxt`` (config rendered as protobuf JSON, as Triton does), and it refuses
+    inputs that break the config (batch > max_batch_size, wrong dims or datatype), like Triton.
+    Real Triton was not available on the build machines; this checks our side of the protocol.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        from google.protobuf import json_format
+
+        from sr_compress.export.triton import parse_config
+        from sr_compress.runtime.runners import make_runner
+
+        self.cfg = parse_config((model_dir / "config.pbtxt").read_text())
+        self.config_json = json_format.MessageToDict(self.cfg, preserving_proto_field_name=True)
+        self.runner = make_runner(model_dir / "1" / "model.onnx", "onnxruntime", threads=2)
+        self.batches: list[int] = []
+
+    def app(self) -> object:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        cfg = self.cfg
+        batch_dim = [-1] if cfg.max_batch_size > 0 else []
+
+        def io(t: object) -> dict:
+            return {"name": t.name, "datatype": "FP32", "shape": batch_dim + list(t.dims)}
+
+        async def metadata(request: Request) -> Response:
+            return JSONResponse({"name": cfg.name, "versions": ["1"], "platform": cfg.platform,
+                                 "inputs": [io(cfg.input[0])], "outputs": [io(cfg.output[0])]})
+
+        async def config(request: Request) -> Response:
+            return JSONResponse(self.config_json)
+
+        async def infer(request: Request) -> Response:
+            body = await request.body()
+            n = int(request.headers["inference-header-content-length"])
+            head = json.loads(body[:n])
+            (inp,) = head["inputs"]
+            shape = inp["shape"]
+            want = batch_dim + list(cfg.input[0].dims)
+            ok = (inp["name"] == cfg.input[0].name and inp["datatype"] == "FP32" and len(shape) == len(want)
+                  and all(w in (-1, s) for w, s in zip(want, shape)) and shape[0] <= cfg.max_batch_size)
+            if not ok:
+                return JSONResponse({"error": f"bad input {inp}"}, status_code=400)
+            x = np.frombuffer(body[n : n + inp["parameters"]["binary_data_size"]], "<f4").reshape(shape)
+            self.batches.append(shape[0])
+            y = np.ascontiguousarray(self.runner.run(x), dtype="<f4")
+            out = json.dumps({"model_name": cfg.name, "outputs": [{
+                "name": cfg.output[0].name, "datatype": "FP32", "shape": list(y.shape),
+                "parameters": {"binary_data_size": y.nbytes}}]}).encode()
+            return Response(out + y.tobytes(), media_type="application/octet-stream",
+                            headers={"Inference-Header-Content-Length": str(len(out))})
+
+        base = f"/v2/models/{cfg.name}"
+        return Starlette(routes=[Route(base, metadata), Route(base + "/config", config),
+                                 Route(base + "/infer", infer, methods=["POST"])])
+
+
+def test_triton_backed_model_equals_offline_inference(export_dir: Path, served: ServedModel,
+                                                      tmp_path: Path) -> None:
+    from sr_compress.errors import UserInputError
+    from sr_compress.export.triton import write_triton_repo
+    from sr_compress.serve.models import load_served_model
+
+    model_dir = write_triton_repo(export_dir, tmp_path / "repo", name="tiny_x2", max_batch_size=4, tile=TILE,
+                                  device="cpu")
+    triton = TritonStandIn(model_dir)
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((150, 200), (64, 64), (97, 131))]
+    with LiveServer(triton.app()) as backend:
+        remote = load_served_model(f"{backend.url.replace('http://', 'triton://')}/tiny_x2", overlap=OVERLAP)
+        assert (remote.name, remote.scale, remote.backend, remote.tile, remote.arch) == (
+            "tiny_x2", SCALE, "triton", TILE, "edsr")
+        local = ServedModel("local", served.runner, served.source, tile=TILE, overlap=OVERLAP)
+        cfg = ServeConfig(max_batch=8, max_wait_ms=10)
+        with LiveServer(create_app([remote, local], cfg)) as front:
+
+            async def send_all() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=front.url, timeout=60) as client:
+                    return await asyncio.gather(*(
+                        client.post("/v1/upscale?model=tiny_x2", content=_png(img),
+                                    headers={"Content-Type": "image/png"}) for img in images * 2))
+
+            tiles = 0
+            for img, resp in zip(images * 2, asyncio.run(send_all())):
+                assert resp.status_code == 200, resp.text
+                tiles += int(resp.headers["x-tiles"])
+                assert resp.headers["x-backend"] == "triton" and resp.headers["x-model"] == "tiny_x2"
+                want = to_uint8(_offline(served.runner, img.astype(np.float32) / 255.0))
+                assert np.array_equal(np.asarray(Image.open(io.BytesIO(resp.content))), want)
+            # sr-serve never sends Triton more tiles than the config's max_batch_size
+            assert triton.batches and max(triton.batches) <= 4 and sum(triton.batches) == tiles
+            backend.server.should_exit = True
+            backend.thread.join(timeout=30)
+            r = httpx.post(front.url + "/v1/upscale?model=tiny_x2", content=_png(images[1]), timeout=60)
+            assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unavailable"
+            assert httpx.post(front.url + "/v1/upscale?model=local", content=_png(images[1])).status_code == 200
+    with pytest.raises(UserInputError, match="cannot reach Triton"):
+        load_served_model(f"{backend.url.replace('http://', 'triton://')}/tiny_x2")
+    with pytest.raises(UserInputError, match="triton://HOST:PORT/MODEL"):
+        load_served_model("x=triton://127.0.0.1:1/")

@@ -31,6 +31,7 @@ EXPECTED = {
     "NTIRE2022_ESR/team03_fmen.pth": ("fmen", 4),
     "NTIRE2022_ESR/team18_bsrn.pth": ("bsrn", 4),
     "DCTLSA/DCTLSA_X2.pt": ("spandrel:DCTLSA", 2),
+    "DCTLSA/DCTLSA_X3.pt": ("spandrel:DCTLSA", 3),
     "DCTLSA/DCTLSA_X4.pt": ("spandrel:DCTLSA", 4),
     "CRAFT/ntire2024_team34_craft_x4.pth": ("spandrel:CRAFT", 4),
 }
@@ -50,6 +51,21 @@ def test_checkpoint_loads_with_right_arch_and_scale(rel: str) -> None:
         y = desc.model(x)
     assert y.shape == (1, 3, x.shape[2] * scale, x.shape[3] * scale)
     assert torch.isfinite(y).all() and 0.3 < float(y.mean()) < 0.7  # output in the [0, 1] convention
+
+
+def test_every_shipped_checkpoint_is_listed() -> None:
+    """A checkpoint added to shared/data/weights must be added above (and to benchmarks/eval_weights.py)."""
+    root = shared_data("weights")
+    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".pth", ".pt", ".safetensors")}
+    assert found - set(EXPECTED) == set()
+
+
+@pytest.mark.parametrize(("rel", "scale"), [("CARN/carn_m.pth", 2), ("CARN/carn_m.pth", 3), ("PAN/PANx2_DF2K.pth", 3)])
+def test_multi_scale_weights_pick_the_requested_head(rel: str, scale: int) -> None:
+    desc = load_model(shared_data("weights", rel), scale=scale)
+    assert desc.scale == scale and desc.hyperparams["scale"] == scale
+    with torch.no_grad():
+        assert desc.model(torch.rand(1, 3, 12, 12)).shape[-2:] == (12 * scale, 12 * scale)
 
 
 def _psnr_one(rel: str, image: str, scale: int | None = None) -> float:
@@ -74,3 +90,21 @@ def _psnr_one(rel: str, image: str, scale: int | None = None) -> float:
 ])
 def test_set5_image_psnr(rel: str, image: str, expected: float) -> None:
     assert abs(_psnr_one(rel, image) - expected) < 0.01
+
+
+def test_zoo_table_matches_the_real_files() -> None:
+    """Every zoo entry whose file is in shared/data/weights has the right sha256, arch and scale (offline)."""
+    from sr_compress.models import zoo
+    from sr_compress.models.load import sha256_file
+
+    root = shared_data("weights")
+    matched = 0
+    for entry in zoo.ZOO.values():
+        local = sorted(root.rglob(entry.file_name))
+        if not local or entry.sha256 is None:
+            continue
+        assert sha256_file(local[0]) == entry.sha256, entry.name
+        desc = load_model(local[0])
+        assert (desc.arch, desc.scale) == (entry.arch, entry.scale), entry.name
+        matched += 1
+    assert matched >= 20

@@ -223,3 +223,50 @@ def test_cli_writes_output_and_reports_user_errors(tmp_path: Path, capsys: pytes
     rc = run_cli(cli, ["distill-data", "--method", "random", "--data", str(tmp_path / "nope"),
                        "--out", str(tmp_path / "o3")])
     assert rc == 2
+
+
+# ----------------------------------------------------------------------------- training on the output
+def _tiny_distill(tmp_path: Path, relabel_views: int = 0) -> Path:
+    src = _textures(tmp_path / "hr")
+    out = tmp_path / "set"
+    cfg = DataDistillConfig(method="prototypes", data=[str(src)], scale=2, patch_size=8, ipc=2, classes=2,
+                            candidates_per_image=4, relabel_views=relabel_views)
+    run_data_distillation(cfg, out, teacher=TinySR(2) if relabel_views else None)
+    return out
+
+
+def test_distill_cli_trains_from_distilled_folder_end_to_end(tmp_path: Path) -> None:
+    """`sr-compress distill --method scratch --data DIR` on a distill-data output folder."""
+    from sr_compress.models.load import load_model
+
+    out = _tiny_distill(tmp_path)
+    run = tmp_path / "run"
+    rc = run_cli(cli, ["distill", "--method", "scratch", "--student", "edsr:c8b1", "--scale", "2",
+                       "--data", str(out), "--patch-size", "8", "--batch-size", "2", "--iterations", "3",
+                       "--checkpoint-every", "3", "--val-every", "1000", "--out", str(run), "--no-progress"])
+    assert rc == 0
+    desc = load_model(run / "student.pth")
+    assert desc.scale == 2
+    y = desc.model.eval()(torch.rand(1, 3, 8, 8))
+    assert y.shape == (1, 3, 16, 16)
+
+
+def test_engine_dataset_for_distilled_folders(tmp_path: Path) -> None:
+    from sr_compress.compress.datadistill.common import distilled_training_set, is_distilled_root
+    from sr_compress.data.datasets import PairedPatchDataset
+
+    plain = _tiny_distill(tmp_path / "a")
+    labelled = _tiny_distill(tmp_path / "b", relabel_views=2)
+    assert is_distilled_root(plain) and not is_distilled_root(plain / "images")
+    assert not is_distilled_root(tmp_path / "a" / "hr")
+    # plain HR folders are left to the engine's own dataset
+    assert distilled_training_set([tmp_path / "a" / "hr"], 2, 8) is None
+    assert isinstance(distilled_training_set([plain], 2, 8), PairedPatchDataset)
+    ds = distilled_training_set([labelled], 2, 8)
+    assert isinstance(ds, TeacherLabelDataset) and len(ds) == 4 * 2  # 4 images x 2 views
+    both = distilled_training_set([plain, labelled, tmp_path / "a" / "hr"], 2, 8)
+    assert isinstance(both, torch.utils.data.ConcatDataset) and len(both.datasets) == 3
+    from sr_compress.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="distilled at x2"):
+        distilled_training_set([plain], 4, 8)

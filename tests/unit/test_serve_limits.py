@@ -66,7 +66,8 @@ def test_content_type_whitelist() -> None:
     for ok in (None, "", "image/png", "image/jpeg; charset=binary", "application/octet-stream"):
         check_content_type(ok)
     for bad in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
-        expect(415, "unsupported_media_type", check_content_type, bad)
+        err = expect(415, "unsupported_media_type", check_content_type, bad)
+        assert repr(bad) in err.message and ("curl" in err.message) == (bad == "application/x-www-form-urlencoded")
 
 
 def test_gray_alpha_16bit_and_exif_orientation() -> None:

@@ -563,3 +563,40 @@ def open_training_set(path: str | Path, scale: int, patch_size: int, length: int
     from ...data.datasets import PairedPatchDataset
 
     return PairedPatchDataset([root / IMAGES_DIR], scale, patch_size, augment=augment, length=length)
+
+
+def is_distilled_root(path: str | Path) -> bool:
+    """True for an ``--out`` folder of ``distill-data`` (manifest.json + images/)."""
+    p = Path(path).expanduser()
+    mf = p / MANIFEST
+    if not (p.is_dir() and mf.is_file() and (p / IMAGES_DIR).is_dir()):
+        return False
+    try:
+        return str(json.loads(mf.read_text()).get("format", "")).startswith("sr-compress/distilled-data/")
+    except (OSError, ValueError):
+        return False
+
+
+def distilled_training_set(paths: list[str | Path], scale: int, patch_size: int | None,
+                           augment: bool = True) -> torch.utils.data.Dataset | None:
+    """What the engine trains on when ``--data`` names distilled folders: ``None`` when none of
+    ``paths`` is one (the engine then reads them as plain HR folders); otherwise every distilled
+    root goes through :func:`open_training_set` (teacher labels when its manifest asks for them)
+    and every other path through the paired HR dataset, concatenated."""
+    if not any(is_distilled_root(p) for p in paths):
+        return None
+    if patch_size is None:
+        raise UserInputError("training on a distilled folder needs data.patch_size (the LR patch side)")
+    from ...data.datasets import PairedPatchDataset
+
+    parts: list[torch.utils.data.Dataset] = []
+    for p in paths:
+        if is_distilled_root(p):
+            man = read_manifest(p)
+            if man["scale"] != scale:
+                raise UserInputError(f"{p}: distilled at x{man['scale']}, but training is x{scale}; "
+                                     f"pass --scale {man['scale']}")
+            parts.append(open_training_set(p, scale, patch_size, augment=augment))
+        else:
+            parts.append(PairedPatchDataset([p], scale, patch_size, augment=augment))
+    return parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
