@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,7 +66,8 @@ def _evaluate(model: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def _run_method(method: str, args: argparse.Namespace, probe: bool = False) -> dict[str, Any]:
+def _run_method(method: str, args: argparse.Namespace, probe: bool = False,
+                label: str | None = None) -> dict[str, Any]:
     from sr_compress.compress.engine import load_distill_config, run_distillation
 
     overrides: dict[str, Any] = {
@@ -86,8 +88,13 @@ def _run_method(method: str, args: argparse.Namespace, probe: bool = False) -> d
     }
     if method != "scratch":
         overrides["teacher"] = str(args.teacher)
+    if method == "dukd":
+        for item in args.dukd_set:  # e.g. dukd.official_inverse_order=true (ablations)
+            key, _, value = item.partition("=")
+            overrides[key if key.startswith("dukd.") else f"dukd.{key}"] = yaml.safe_load(value)
     cfg = load_distill_config(ROOT / "configs" / "distill" / f"{method}_x4.yaml", overrides)
-    out = args.out / (f"{method}_probe" if probe else method)
+    label = label or method
+    out = args.out / (f"{label}_probe" if probe else label)
     if out.exists():
         import shutil
 
@@ -101,9 +108,10 @@ def _run_method(method: str, args: argparse.Namespace, probe: bool = False) -> d
     final = _evaluate(res.student)
     rep["metrics"]["final"] = {"student": final}
     (out / "report.json").write_text(json.dumps(rep, indent=2, default=str))
-    print(f"{method}: " + "  ".join(f"{n} {r['psnr']:.2f}/{r['ssim']:.4f}" for n, r in final.items())
+    print(f"{label}: " + "  ".join(f"{n} {r['psnr']:.2f}/{r['ssim']:.4f}" for n, r in final.items())
           + f"  (train {res.metrics['train_time_s']:.0f} s)", flush=True)
-    return {"method": method, "wall_s": round(wall, 1), "train_s": res.metrics["train_time_s"],
+    return {"method": label, "iterations": args.iterations, "wall_s": round(wall, 1),
+            "train_s": res.metrics["train_time_s"],
             "final": {"student": final}, "student": rep["student"], "teacher": rep["teacher"],
             "run_dir": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
             "config": rep["config"]}
@@ -136,6 +144,10 @@ def main() -> None:
     ap.add_argument("--apply-json", type=Path, default=None,
                     help="write a section produced elsewhere (--json-out) into RESULTS.md and exit")
     ap.add_argument("--progress", action="store_true", help="show training progress bars")
+    ap.add_argument("--dukd-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a dukd option for the dukd row, e.g. official_inverse_order=true")
+    ap.add_argument("--kd-equal-updates", action="store_true",
+                    help="add a kd row with 2x iterations (as many optimiser steps as dukd)")
     args = ap.parse_args()
     if args.apply_json is not None:
         blob = json.loads(args.apply_json.read_text())
@@ -162,6 +174,13 @@ def main() -> None:
         probe_info = {"probe_iterations": args.probe_iterations, "dukd_s_per_it": round(per_it, 4)}
         print(f"probe: dukd {per_it * 1000:.1f} ms/it -> {args.iterations} iterations", flush=True)
     runs = [_run_method(m, args) for m in args.methods.split(",")]
+    control = None
+    if args.kd_equal_updates:
+        # DUKD makes two optimiser steps per iteration: kd with twice the iterations gets the same
+        # number of student updates (and sees twice the real pairs), separating "more updates" from
+        # "upcycled data"
+        ns = argparse.Namespace(**{**vars(args), "iterations": 2 * args.iterations})
+        control = _run_method("kd", ns, label="kd_2x")
 
     from sr_compress.models.load import load_model
 
@@ -192,6 +211,14 @@ def main() -> None:
                           "train_time_s": r["train_s"], "wall_s": r["wall_s"], "run_dir": r["run_dir"],
                           "student_path": str(Path(r["run_dir"]) / "student.pth"),
                           **{s: r["final"]["student"][s] for s in sets}})
+    if control is not None:
+        st = control["student"]
+        rows.append([f"student {args.student} — kd, {control['iterations']} iterations (= dukd's optimiser steps)",
+                     *cells(control["final"]["student"]), f"{st['params']:,}", f"{st['macs'] / 1e9:.2f}",
+                     f"{control['train_s']:.0f}"])
+        data_rows.append({"model": "kd_2x", "iterations": control["iterations"], "params": st["params"],
+                          "macs": st["macs"], "train_time_s": control["train_s"], "wall_s": control["wall_s"],
+                          "run_dir": control["run_dir"], **{s: control["final"]["student"][s] for s in sets}})
     table = md_table(headers, rows)
     ratio = teacher_info["macs"] / runs[0]["student"]["macs"]
     if ratio < MIN_MACS_RATIO:
@@ -199,6 +226,8 @@ def main() -> None:
     budget = (f"{args.iterations} iterations x batch {args.batch_size} x LR patch {args.patch_size} "
               f"(HR {args.patch_size * 4}), Adam lr {args.lr:g} cosine, EMA {args.ema or 'off'}, seed {args.seed}"
               + (f", {args.mixed_precision}" if args.mixed_precision != "no" else ""))
+    if args.dukd_set:
+        budget += "; dukd options " + ", ".join(args.dukd_set)
     verdict = _ordering(runs, sets)
     print(table)
     print(f"budget: {budget}; total wall time {total:.0f} s; {verdict}")
@@ -219,8 +248,18 @@ def main() -> None:
         "a shared 2-core CPU. The numbers show what each method does in a very short CPU budget, not "
         "the paper's converged gains."
     )
-    title = ("## DUKD table (x4), longer GPU budget: scratch vs kd vs dukd" if gpu
-             else "## DUKD mini table (x4): scratch vs kd vs dukd")
+    if args.section != "distill_table" and not gpu:
+        budget_note = (f"**Budget: {budget}** — a longer CPU run of the same comparison (no GPU was lent "
+                       "to this project's session)"
+                       + (f", iterations sized by a {probe_info['probe_iterations']}-iteration dukd probe to "
+                          f"~{args.fit_seconds:.0f} s of dukd training" if probe_info else "") + ".")
+    if args.dukd_set and not gpu:
+        budget_note = (f"**Budget: {budget}** — an ablation of the dukd row at the budget of the mini "
+                       "table above (same seed, data order and recipe; only the listed dukd options differ).")
+    title = (f"## DUKD ablation (x4): {', '.join(args.dukd_set)}" if args.dukd_set
+             else "## DUKD table (x4), longer GPU budget: scratch vs kd vs dukd" if gpu
+             else "## DUKD mini table (x4): scratch vs kd vs dukd" if args.section == "distill_table"
+             else "## DUKD table (x4), longer CPU budget: scratch vs kd vs dukd")
     cmd = "python benchmarks/distill_table.py " + " ".join(sys.argv[1:])
     if not gpu:
         cmd = "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/" + cmd

@@ -268,7 +268,8 @@ def main() -> None:
         md += ["", "Not evaluated (the loader does not handle them yet, or file missing):", "",
                md_table(["model", "file", "reason"], skipped)]
     if not_run:
-        md += ["", f"Not run within the {args.budget_s:.0f} s budget: {', '.join(not_run)}."]
+        md += ["", "Not measured yet (the CPU budget of the runs so far ran out; rerun with `--reuse` to add "
+               f"them): {', '.join(not_run)}."]
     update_section("eval_weights", "\n".join(md),
                    {"machine": machine_line(), "wall_s": round(wall, 1), "wall_s_total": round(wall_total, 1), "sets": sets, "bicubic": bic_json,
                     "checkpoints": results, "skipped": skipped, "not_run": not_run})

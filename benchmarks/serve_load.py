@@ -1,6 +1,6 @@
 """Bounded load test of ``sr-serve`` on loopback: micro-batching on vs off.
 
-For each configuration a fresh ``sr-serve`` subprocess serves the same ONNX model; an asyncio
+For each backend and configuration a fresh ``sr-serve`` subprocess serves the same model; an asyncio
 httpx client keeps ``--concurrency`` requests of 128x128 real photo crops in flight for
 ``--duration`` seconds (after a short warm-up that is not counted). Reported: throughput,
 p50/p99 latency, errors (must be 0), mean tiles per inference call (from /metrics), and the
@@ -9,7 +9,8 @@ the results.
 
     flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/serve_load.py
 
-Writes the ``serve_load`` section of benchmarks/RESULTS.md and benchmarks/results/serve_load.json.
+Also measures the bare runner at batch 1 vs max batch (no HTTP), which bounds what batching can
+gain. Writes the ``serve_load`` section of benchmarks/RESULTS.md and benchmarks/results/serve_load.json.
 """
 
 from __future__ import annotations
@@ -36,20 +37,40 @@ from benchmarks._results import machine_line, md_table, update_section  # noqa: 
 
 
 def make_export(spec: str, scale: int, out: Path) -> Path:
-    """A student with fixed seed exported to ONNX, plus the manifest sr-serve reads."""
+    """A student with fixed seed exported like ``sr-compress export --openvino`` (ONNX + OpenVINO fp32)."""
     import torch
 
-    from sr_compress.export.manifest import ArtifactEntry, Manifest, sha256_file
-    from sr_compress.export.onnx import export_onnx
+    from sr_compress.export import ExportOptions, export_model
     from sr_compress.models.students import build_student
 
     torch.manual_seed(0)
     desc = build_student(spec, scale)
-    settings = export_onnx(desc, out / "model.onnx")
-    Manifest(arch=desc.arch, scale=scale, size_requirements={"minimum": 1, "multiple_of": 1},
-             hyperparams=desc.hyperparams, params=desc.params, source=desc.source,
-             artifacts=[ArtifactEntry("onnx-fp32", "model.onnx", "onnxruntime", "fp32",
-                                      sha256_file(out / "model.onnx"), 17, settings)]).write(out)
+    export_model(desc, out, ExportOptions(onnx=True, openvino=True, precisions=["fp32"]))
+    return out
+
+
+def runner_probe(export: Path, backends: list[str], size: int, batches: list[int], threads: int,
+                 seconds: float) -> list[dict]:
+    """Tiles/s of the bare runner (no HTTP) per backend and batch size: what batching can gain at most."""
+    from sr_compress.export.manifest import read_manifest
+    from sr_compress.runtime.runners import make_runner
+    from sr_compress.serve.models import choose_artifact
+
+    manifest = read_manifest(export)
+    out = []
+    for backend in backends:
+        runner = make_runner(choose_artifact(manifest, backend, "fp32"), manifest=manifest, threads=threads)
+        for b in batches:
+            x = np.random.default_rng(0).random((b, 3, size, size), dtype=np.float32)
+            runner.run(x)  # warm-up (first call allocates)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                runner.run(x)
+                n += b
+            dt = time.perf_counter() - t0
+            out.append({"backend": backend, "batch": b, "tiles_per_s": n / dt, "ms_per_tile": dt / n * 1000})
+            print(f"runner {backend} batch {b}: {n / dt:.1f} tiles/s", flush=True)
+        runner.close()
     return out
 
 
@@ -143,13 +164,13 @@ async def drive(url: str, images: list[bytes], concurrency: int, warmup: float, 
     }
 
 
-def run_config(export: Path, name: str, max_batch: int, max_wait_ms: float, args: argparse.Namespace,
-               images: list[bytes]) -> dict:
+def run_config(export: Path, backend: str, name: str, max_batch: int, max_wait_ms: float,
+               args: argparse.Namespace, images: list[bytes]) -> dict:
     import httpx
 
     port = free_port()
     cmd = [sys.executable, "-c", "from sr_compress.serve.cli import main; main()",
-           "--model", f"bench={export}", "--port", str(port), "--max-batch", str(max_batch),
+           "--model", f"bench={export}", "--backend", backend, "--port", str(port), "--max-batch", str(max_batch),
            "--max-wait-ms", str(max_wait_ms), "--queue-size", str(max(256, args.concurrency * 2)),
            "--tile", str(args.size), "--threads", str(args.threads), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -173,8 +194,8 @@ def run_config(export: Path, name: str, max_batch: int, max_wait_ms: float, args
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    res.update({"config": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms})
-    print(f"{name}: {res['throughput_rps']:.1f} req/s  p50 {res['p50_ms']:.0f} ms  p99 {res['p99_ms']:.0f} ms  "
+    res.update({"backend": backend, "config": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms})
+    print(f"{backend} {name}: {res['throughput_rps']:.1f} req/s  p50 {res['p50_ms']:.0f} ms  p99 {res['p99_ms']:.0f} ms  "
           f"errors {res['errors']}  mean batch {res['mean_batch']:.2f}  peak RSS {res['peak_rss_mb']:.0f} MB",
           flush=True)
     return res
@@ -187,41 +208,53 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="serve this export dir instead of a fresh student")
     ap.add_argument("--size", type=int, default=128, help="LR image side (one tile per image)")
     ap.add_argument("--concurrency", type=int, default=200)
-    ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per configuration")
+    ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per configuration")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=2, help="inference threads in the server")
+    ap.add_argument("--backends", default="onnxruntime,openvino", help="comma list; each is run on and off")
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--probe-seconds", type=float, default=3.0, help="per backend and batch size (0: skip)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     args = ap.parse_args()
     wall0 = time.perf_counter()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="serve_load_"))
-    export = args.model or make_export(args.student, args.scale, tmp)
+    export = args.model or make_export(args.student, args.scale, tmp / "export")
     images = test_images(16, args.size)
-    results = [
-        run_config(export, "micro-batching on", args.max_batch, args.max_wait_ms, args, images),
-        run_config(export, "micro-batching off", 1, 0.0, args, images),
-    ]
+    probe = (runner_probe(export, backends, args.size, [1, args.max_batch], args.threads, args.probe_seconds)
+             if args.probe_seconds > 0 else [])
+    results = []
+    for backend in backends:
+        results.append(run_config(export, backend, "micro-batching on", args.max_batch, args.max_wait_ms, args,
+                                  images))
+        results.append(run_config(export, backend, "micro-batching off", 1, 0.0, args, images))
     wall = time.perf_counter() - wall0
-    model_desc = str(args.model) if args.model else f"{args.student} x{args.scale} (ONNX Runtime fp32, random init)"
-    rows = [[r["config"], r["max_batch"], r["requests"], round(r["throughput_rps"], 2), round(r["p50_ms"], 1),
-             round(r["p99_ms"], 1), r["errors"], round(r["mean_batch"], 2), round(r["peak_rss_mb"], 1)]
-            for r in results]
-    table = md_table(["config", "max batch", "requests", "req/s", "p50 ms", "p99 ms", "errors",
+    model_desc = str(args.model) if args.model else f"{args.student} x{args.scale} (fp32, random init)"
+    rows = [[r["backend"], r["config"], r["max_batch"], r["requests"], round(r["throughput_rps"], 2),
+             round(r["p50_ms"], 1), round(r["p99_ms"], 1), r["errors"], round(r["mean_batch"], 2),
+             round(r["peak_rss_mb"], 1)] for r in results]
+    table = md_table(["backend", "config", "max batch", "requests", "req/s", "p50 ms", "p99 ms", "errors",
                       "tiles per call", "server peak RSS MB"], rows)
+    probe_md = ""
+    if probe:
+        prow = [[p["backend"], p["batch"], round(p["tiles_per_s"], 1), round(p["ms_per_tile"], 2)] for p in probe]
+        probe_md = ("Bare runner, same model and threads, no HTTP (the most batching could gain here):\n\n"
+                    + md_table(["backend", "batch", "tiles/s", "ms per tile"], prow) + "\n\n")
     cmd = "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
     md = (
         "## sr-serve load test (loopback)\n\n"
-        f"{args.concurrency} concurrent clients, {args.size}x{args.size} PNG crops of real photos, "
-        f"{args.duration:.0f} s measured per configuration after {args.warmup:.0f} s warm-up; model {model_desc}; "
-        f"{args.threads} inference threads. Client and server share the machine "
-        f"({os.cpu_count()} cores, also used by other jobs).\n\n"
-        f"{table}\n\n"
+        f"{args.concurrency} concurrent clients, {args.size}x{args.size} PNG crops of real photos (one tile per "
+        f"request), {args.duration:.0f} s measured per configuration after {args.warmup:.0f} s warm-up; model "
+        f"{model_desc}; {args.threads} inference threads; queue size {max(256, args.concurrency * 2)}. Client and "
+        f"server share the machine ({os.cpu_count()} cores, also used by other jobs).\n\n"
+        f"{table}\n\n{probe_md}"
         f"Machine: {machine_line()}. Wall time {wall:.0f} s. Command: `{cmd.strip()}`\n"
     )
     print(md)
     if not args.no_write:
-        update_section("serve_load", md, {"results": results, "args": {k: str(v) for k, v in vars(args).items()},
+        update_section("serve_load", md, {"results": results, "runner_probe": probe,
+                                          "args": {k: str(v) for k, v in vars(args).items()},
                                           "wall_s": wall, "machine": machine_line()})
 
 

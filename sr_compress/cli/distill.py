@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,10 @@ def command(method: str | None, config: str | None, teacher: str | None, student
         config = str(Path(out) / "config.yaml")  # type: ignore[arg-type]
     cfg = load_distill_config(config, overrides)
     if out is None:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # a per-process timestamp could differ between the processes of one launch
+            raise ConfigError("--out DIR is required under accelerate launch / torchrun "
+                              "(every process must write the same run directory)")
         out = f"runs/distill/{cfg.method}-x{cfg.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
     if not result.main_process:

@@ -40,7 +40,7 @@ def command(method: str | None, config_path: Path | None, data: tuple[str, ...],
             iterations: int | None, embed: str | None, relabel_views: int | None,
             candidates_per_image: int | None, seed: int | None,
             device: str, out: Path) -> None:
-    """Distil HR images into IPC x CLASSES patches for `sr-compress distill --data OUT/images`."""
+    """Distil HR images into IPC x CLASSES patches for `sr-compress distill --data OUT`."""
     from ..compress.datadistill.common import DataDistillConfig, run_data_distillation
 
     raw: dict[str, Any] = read_yaml(config_path) if config_path else {}
@@ -59,5 +59,5 @@ def command(method: str | None, config_path: Path | None, data: tuple[str, ...],
     )
     if man.get("relabel"):
         click.echo(f"teacher labels: {len(man['relabel']['pairs'])} pairs, {man['relabel']['bytes']:,} bytes")
-    click.echo(f"wrote {out / 'manifest.json'}; train with: sr-compress distill --method scratch "
-               f"--data {out / 'images'} --scale {man['scale']}")
+    click.echo(f"wrote {out / 'manifest.json'}; train with: sr-compress distill --method scratch|kd "
+               f"--data {out} --scale {man['scale']} --patch-size {man['patch_size']}")

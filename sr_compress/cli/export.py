@@ -24,7 +24,10 @@ import click
 @click.option("--max-drop", type=float, default=None,
               help="OpenVINO INT8: NNCF accuracy-controlled quantization with this max PSNR drop (dB).")
 @click.option("--val-data", type=click.Path(path_type=Path), default=None,
-              help="Validation set for --max-drop (default: Set5-like embedded default benchmark).")
+              help="Validation set for --max-drop, e.g. ../shared/data/benchmarks/Set5 "
+                   "(default: the embedded held-out images).")
+@click.option("--int8-float-ends", is_flag=True,
+              help="INT8 (ONNX and OpenVINO): keep the first and last convolution in float.")
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--tile", type=int, default=128, show_default=True,
               help="LR tile size the artifacts will mostly see (TensorRT profile, calibration patch).")
@@ -35,7 +38,7 @@ import click
 @click.option("--force", is_flag=True, help="Replace --out if it already exists.")
 def command(model: str, out: Path, scale: int | None, onnx: bool, openvino: bool, precision: str,
             onnx_int8: bool, trt: bool, trt_precision: str, calib: Path | None, calib_count: int,
-            max_drop: float | None, val_data: Path | None, opset: int, tile: int, exporter: str,
+            max_drop: float | None, val_data: Path | None, int8_float_ends: bool, opset: int, tile: int, exporter: str,
             no_optimize: bool, triton_repo: Path | None, force: bool) -> None:
     """Export MODEL (a checkpoint path or zoo name) to deployable artifacts in --out."""
     import torch
@@ -52,6 +55,7 @@ def command(model: str, out: Path, scale: int | None, onnx: bool, openvino: bool
         onnx=onnx, openvino=openvino, precisions=parse_precisions(precision), onnx_int8=onnx_int8, trt=trt,
         trt_precisions=parse_precisions(trt_precision, "--trt-precision"), calib=str(calib) if calib else None,
         calib_count=calib_count, max_drop=max_drop, validation_data=str(val_data) if val_data else None,
+        int8_float_ends=int8_float_ends,
         opset=opset, tile=tile, optimize=None if no_optimize else "basic", exporter=exporter, force=force,
     )
     if trt:

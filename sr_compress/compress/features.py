@@ -9,8 +9,9 @@ three extractors are offered (all frozen, all return a list of NCHW feature maps
                  and a fixed seed makes every run see the same φ. Default.
 ``generalist``   the first K conv layers of the frozen generalist itself, read with forward
                  hooks (the forward is aborted after the last hooked layer, so this is cheap).
-``vgg19``        torchvision's VGG19 architecture with weights read from a local file
-                 (``--feature-weights PATH``); never downloaded.
+``vgg19``        ImageNet VGG19's conv trunk (torchvision layout, pre-ReLU conv1_2 … conv5_4)
+                 with weights read from a local file (``--feature-weights PATH``, a torchvision
+                 ``vgg19`` state_dict); never downloaded.
 """
 
 from __future__ import annotations
@@ -104,30 +105,72 @@ class GeneralistFeatures(nn.Module):
         return out
 
 
-# torchvision vgg19.features indices of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4 (pre-ReLU)
+# torchvision vgg19().features indices of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4 (pre-ReLU)
 VGG19_LAYERS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
+# torchvision's vgg19 configuration "E": conv widths, "M" = 2x2 max-pool
+VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+             512, 512, 512, 512, "M")
+
+
+def vgg19_trunk(upto: int | None = None) -> nn.Sequential:
+    """``torchvision.models.vgg19().features`` layer for layer (same indices and state_dict keys).
+
+    Built here rather than through torchvision so that only the conv trunk up to the deepest
+    layer used is allocated (the full model carries a 120M-parameter classifier), and with
+    non-inplace ReLUs so that the pre-ReLU maps we return are not overwritten by the next layer.
+    """
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in VGG19_CFG:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU()]
+            cin = int(v)
+    return nn.Sequential(*layers[: None if upto is None else upto + 1])
+
+
+def _read_vgg_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise UserInputError(f"--feature-weights {path}: file not found (a torchvision vgg19 state_dict)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise UserInputError(f"--feature-weights {path}: not a readable PyTorch state_dict ({err})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise UserInputError(f"--feature-weights {path}: expected a state_dict, got {type(state).__name__}")
+    # a whole-model state_dict (features.N.weight) or the trunk's own (N.weight)
+    return {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")} or state
 
 
 class VGG19Features(nn.Module):
-    def __init__(self, weights: str | Path, layers: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_4")) -> None:
-        super().__init__()
-        from ..compat import ensure_torchvision
+    """ImageNet VGG19 pre-ReLU maps, weights read from a local file (never downloaded)."""
 
-        tv = ensure_torchvision()
+    def __init__(
+        self, weights: str | Path,
+        layers: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4"),
+    ) -> None:
+        super().__init__()
         path = Path(weights)
-        if not path.is_file():
-            raise UserInputError(f"--feature-weights {path}: file not found (a torchvision vgg19 state_dict)")
-        vgg = tv.models.vgg19(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        feats = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")} or state
+        unknown = [name for name in layers if name not in VGG19_LAYERS]
+        if unknown:
+            raise UserInputError(f"VGG19 layer {unknown[0]!r} unknown: use {', '.join(VGG19_LAYERS)}")
+        self.idx = sorted(VGG19_LAYERS[name] for name in layers)
+        self.body = vgg19_trunk(self.idx[-1])
+        state = _read_vgg_state(path)
+        need = self.body.state_dict()
+        missing = [k for k in need if k not in state]
+        if missing:
+            raise UserInputError(
+                f"--feature-weights {path}: not a VGG19 state_dict (no {missing[0]!r}; "
+                "expected torchvision vgg19 keys like features.0.weight)"
+            )
         try:
-            vgg.features.load_state_dict(feats)
+            self.body.load_state_dict({k: state[k] for k in need})
         except RuntimeError as err:
             raise UserInputError(f"--feature-weights {path}: not a VGG19 state_dict ({err})") from None
-        self.idx = sorted(VGG19_LAYERS[name] for name in layers)
-        self.body = vgg.features[: self.idx[-1] + 1]
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         _freeze(self)
@@ -143,8 +186,10 @@ class VGG19Features(nn.Module):
 
 
 def build_features(
-    kind: str, generalist: nn.Module | None = None, weights: str | None = None, seed: int = 0
+    kind: str, generalist: nn.Module | None = None, weights: str | None = None, seed: int = 0,
+    layers: tuple[str, ...] | None = None,
 ) -> nn.Module:
+    """φ by name. ``layers``: VGG19 layer names for ``vgg19`` (default conv1_2 … conv5_4)."""
     if kind == "random":
         return RandomConvFeatures(seed=seed)
     if kind == "generalist":
@@ -154,5 +199,5 @@ def build_features(
     if kind == "vgg19":
         if not weights:
             raise UserInputError("features 'vgg19' needs local weights: pass --feature-weights PATH")
-        return VGG19Features(weights)
+        return VGG19Features(weights, tuple(layers)) if layers else VGG19Features(weights)
     raise UserInputError(f"unknown feature extractor {kind!r}: use random, generalist or vgg19")

@@ -28,7 +28,10 @@ def plot_curves(out_dir: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    # one panel per kind of curve present (a run without validation gets no empty second panel)
+    n = 2 if train and val else 1
+    fig, axes_ = plt.subplots(1, n, figsize=(5.5 * n + (0.5 if n == 1 else 0), 4), squeeze=False)
+    axes = list(axes_[0]) if n == 2 else [axes_[0][0], axes_[0][0]]
     if train:
         its = [int(float(r["iteration"])) for r in train]
         keys = [k for k in train[0] if k not in ("iteration", "lr", "wall_s")]
@@ -47,8 +50,6 @@ def plot_curves(out_dir: Path) -> Path | None:
         axes[1].set_ylabel("PSNR (Y) dB")
         axes[1].set_title("validation (subset)")
         axes[1].legend(fontsize=7)
-    else:
-        axes[1].set_axis_off()
     fig.tight_layout()
     path = out_dir / "curves.png"
     fig.savefig(path, dpi=110)

@@ -15,6 +15,9 @@ roofline peak estimate:
 with lanes = 16 for AVX-512 (8 on AMD Zen 4, whose AVX-512 is double-pumped on 256-bit units),
 8 for AVX2+FMA, 4 otherwise; 2 FMA units per core; GHz from cpufreq's max, else /proc/cpuinfo.
 ``cores`` is the number of threads the backend was allowed (at most the physical cores).
+INT8 artifacts are compared with the INT8 peak instead: x4 with VNNI (``vpdpbusd`` does four
+8-bit multiply-adds per 32-bit lane), x2 without (``vpmaddubsw`` + ``vpmaddwd``). FP16 IRs run
+in FP32 on CPU (we force ``INFERENCE_PRECISION_HINT=f32``), so they use the FP32 peak.
 """
 
 from __future__ import annotations
@@ -45,10 +48,15 @@ class CpuPeak:
     fma_units: int
     isa: str
     model: str
+    int8_factor: int = 2  # INT8 ops per FP32 FLOP slot: 4 with VNNI, 2 without
 
     @property
     def gflops(self) -> float:
         return self.cores * self.ghz * self.fma_units * self.lanes * 2
+
+    def peak_for(self, precision: str) -> float:
+        """Roofline peak (G ops/s) for an artifact of ``precision``."""
+        return self.gflops * (self.int8_factor if precision == "int8" else 1)
 
 
 def cpu_peak(threads: int | None = None) -> CpuPeak:
@@ -84,7 +92,9 @@ def cpu_peak(threads: int | None = None) -> CpuPeak:
     cores = os.cpu_count() or 1
     if threads:
         cores = min(cores, threads)
-    return CpuPeak(cores, (mhz or 2000.0) / 1000.0, lanes, 2, isa, model)
+    vnni = bool(flags & {"avx512_vnni", "avx_vnni", "avx512vnni"})
+    return CpuPeak(cores, (mhz or 2000.0) / 1000.0, lanes, 2, isa + (" + VNNI" if vnni else ""), model,
+                   4 if vnni else 2)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -253,7 +263,7 @@ def summarise(manifest: Any, results: list[dict[str, Any]], sizes: list[tuple[in
                 "size": f"{x['size'][0]}x{x['size'][1]}", "batch": x["batch"], "median_ms": x["median_ms"],
                 "p90_ms": x["p90_ms"], "mp_per_s": x["mp_per_s"],
                 "ratio_vs_eager": (eager[key] / x["median_ms"]) if key in eager else None,
-                "gflops": gflops, "peak_fraction": gflops / peak.gflops, "peak_rss_mb": r["peak_rss_mb"],
+                "gflops": gflops, "peak_fraction": gflops / peak.peak_for(r["precision"]), "peak_rss_mb": r["peak_rss_mb"],
                 "threads": r["threads"],
             })
     return {"export_dir": str(manifest.root), "arch": manifest.arch, "scale": manifest.scale,
@@ -262,7 +272,7 @@ def summarise(manifest: Any, results: list[dict[str, Any]], sizes: list[tuple[in
 
 
 def render_table(res: dict[str, Any]) -> str:
-    head = ("| backend | prec | size | batch | median ms | p90 ms | MP/s out | x eager | GFLOP/s | % peak | "
+    head = ("| backend | prec | size | batch | median ms | p90 ms | MP/s out | x eager | G(FL)OP/s | % peak | "
             "peak RSS MB | threads |")
     lines = [head, "|" + "---|" * 12]
     for r in res["rows"]:
@@ -278,7 +288,8 @@ def render_table(res: dict[str, Any]) -> str:
     cpu = res["cpu"]
     lines.append("")
     lines.append(f"Peak estimate: {cpu['cores']} cores x {cpu['ghz']:.2f} GHz x {cpu['fma_units']} FMA x "
-                 f"{cpu['lanes']} lanes ({cpu['isa']}) x 2 = {cpu['peak_gflops']:.0f} GFLOP/s ({cpu['model']}).")
+                 f"{cpu['lanes']} lanes ({cpu['isa']}) x 2 = {cpu['peak_gflops']:.0f} GFLOP/s ({cpu['model']}); "
+                 f"INT8 rows use x{cpu['int8_factor']} that ({cpu['peak_gflops'] * cpu['int8_factor']:.0f} G ops/s).")
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ class ExportOptions:
     calib_count: int = 64
     max_drop: float | None = None
     validation_data: str | None = None  # Set5-like folder for --max-drop
+    int8_float_ends: bool = False  # keep the first and last conv in float in INT8 artifacts
     opset: int = 17
     tile: int = 128
     optimize: str | None = "basic"
@@ -65,7 +66,8 @@ def _validation_bench(desc: ModelDescriptor, data: str | None) -> Any:
 
     if data:
         return load_benchmark(data, desc.scale)
-    # Set5 when the shared benchmarks are around, else the embedded held-out default images
+    # no --val-data: the embedded held-out photographs (present on every machine); pass
+    # --val-data ../shared/data/benchmarks/Set5 to optimise the Set5 PSNR itself
     from ..data.defaults import default_benchmark_dir
 
     return load_benchmark(default_benchmark_dir(desc.scale), desc.scale)
@@ -151,7 +153,7 @@ def _build(desc: ModelDescriptor, tmp: Path, opts: ExportOptions) -> Manifest:
 
         bar.set_postfix_str("onnx-int8")
         rel = "model.int8.onnx"
-        s = quantize_onnx_static(tmp / onnx_rel, tmp / rel, patches or [])
+        s = quantize_onnx_static(tmp / onnx_rel, tmp / rel, patches or [], float_ends=opts.int8_float_ends)
         s["calib"] = calib_name
         manifest.artifacts.append(_entry(tmp, "onnx-int8", rel, "onnxruntime", "int8", s, opts.opset))
         bar.update()
@@ -164,7 +166,8 @@ def _build(desc: ModelDescriptor, tmp: Path, opts: ExportOptions) -> Manifest:
             rel = f"openvino/model.{prec}.xml"
             if prec == "int8":
                 bench = _validation_bench(desc, opts.validation_data) if opts.max_drop is not None else None
-                model, s = ovx.quantize_int8(tmp / onnx_rel, desc, patches or [], opts.max_drop, bench)
+                model, s = ovx.quantize_int8(tmp / onnx_rel, desc, patches or [], opts.max_drop, bench,
+                                             float_ends=opts.int8_float_ends)
                 s.update(ovx.save_ir(model, tmp / rel, "fp32"))
                 s["calib"] = calib_name
             else:

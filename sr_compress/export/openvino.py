@@ -70,10 +70,12 @@ def set5_validation(desc: ModelDescriptor, bench: Any) -> tuple[list[Any], Any]:
 
 
 def quantize_int8(onnx_path: str | Path, desc: ModelDescriptor, patches: list[np.ndarray],
-                  max_drop: float | None = None, bench: Any = None) -> tuple[Any, dict[str, Any]]:
+                  max_drop: float | None = None, bench: Any = None,
+                  float_ends: bool = False) -> tuple[Any, dict[str, Any]]:
     model = convert_onnx(onnx_path, desc)
     validation = set5_validation(desc, bench) if max_drop is not None and bench is not None else None
-    q, settings = nncf_quantize_openvino(model, patches, validation=validation, max_drop=max_drop)
+    q, settings = nncf_quantize_openvino(model, patches, validation=validation, max_drop=max_drop,
+                                         float_ends=float_ends)
     if bench is not None:
         settings["validation_set"] = bench.name
     return _with_metadata(q, desc), settings

@@ -62,6 +62,20 @@ def calibration_patches(
     return out
 
 
+def end_conv_names_onnx(path: str | Path) -> list[str]:
+    """Names of the first and last ``Conv`` nodes of an ONNX graph (the SR head and tail)."""
+    import onnx
+
+    convs = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type == "Conv"]
+    return list(dict.fromkeys(convs[:1] + convs[-1:]))
+
+
+def end_conv_names_openvino(model: Any) -> list[str]:
+    """Friendly names of the first and last ``Convolution`` ops of an ``openvino.Model``."""
+    convs = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    return list(dict.fromkeys(convs[:1] + convs[-1:]))
+
+
 class _PatchReader:
     """onnxruntime ``CalibrationDataReader`` over a list of patches."""
 
@@ -79,8 +93,14 @@ class _PatchReader:
 
 
 def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndarray],
-                         per_channel: bool = True, method: str = "minmax") -> dict[str, Any]:
-    """Static QDQ INT8 (U8 activations, S8 weights) calibrated on ``patches``."""
+                         per_channel: bool = True, method: str = "minmax",
+                         float_ends: bool = False) -> dict[str, Any]:
+    """Static QDQ INT8 (U8 activations, S8 weights) calibrated on ``patches``.
+
+    ``float_ends`` keeps the first and last convolution in float, the usual practice of the SR
+    quantization literature: the head sees raw pixels and the tail writes them, so 8-bit
+    rounding there shows up directly in the output.
+    """
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import CalibrationDataReader
@@ -92,6 +112,7 @@ def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndar
     name = sess.get_inputs()[0].name
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
+    exclude = end_conv_names_onnx(src) if float_ends else []
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns about optional pre-processing on every call
@@ -99,29 +120,36 @@ def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndar
         quantize_static(
             str(src), str(dst), Reader(name, patches), quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calib,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True}, nodes_to_exclude=exclude,
         )
     finally:
         root.setLevel(level)
     return {"format": "QDQ", "activations": "uint8", "weights": "int8", "per_channel": per_channel,
             "calibration": method, "calibration_patches": len(patches),
-            "patch": list(patches[0].shape[2:]) if patches else None}
+            "patch": list(patches[0].shape[2:]) if patches else None, "float_nodes": exclude}
 
 
 def nncf_quantize_openvino(model: Any, patches: list[np.ndarray], preset: str = "mixed",
                            validation: tuple[list[Any], Callable[[Any, Any], float]] | None = None,
-                           max_drop: float | None = None, subset_size: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """NNCF PTQ of an ``openvino.Model``; with ``max_drop`` use accuracy-controlled quantization."""
+                           max_drop: float | None = None, subset_size: int | None = None,
+                           float_ends: bool = False) -> tuple[Any, dict[str, Any]]:
+    """NNCF PTQ of an ``openvino.Model``; with ``max_drop`` use accuracy-controlled quantization.
+
+    ``float_ends``: the first and last convolution stay in float (see :func:`quantize_onnx_static`).
+    """
     import nncf
 
     calib = nncf.Dataset(patches)
+    float_nodes = end_conv_names_openvino(model) if float_ends else []
+    ignored = nncf.IgnoredScope(names=float_nodes) if float_nodes else None
     presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     subset = subset_size or len(patches)
     settings: dict[str, Any] = {"tool": "nncf", "preset": preset, "subset_size": subset,
                                 "calibration_patches": len(patches),
-                                "patch": list(patches[0].shape[2:]) if patches else None}
+                                "patch": list(patches[0].shape[2:]) if patches else None,
+                                "float_nodes": float_nodes}
     if max_drop is None:
-        q = nncf.quantize(model, calib, preset=presets[preset], subset_size=subset)
+        q = nncf.quantize(model, calib, preset=presets[preset], subset_size=subset, ignored_scope=ignored)
         settings["mode"] = "ptq"
         return q, settings
     if validation is None:
@@ -130,6 +158,7 @@ def nncf_quantize_openvino(model: Any, patches: list[np.ndarray], preset: str = 
     q = nncf.quantize_with_accuracy_control(
         model, calibration_dataset=calib, validation_dataset=nncf.Dataset(items), validation_fn=fn,
         max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, preset=presets[preset], subset_size=subset,
+        ignored_scope=ignored,
     )
     settings.update({"mode": "accuracy_control", "max_drop_db": max_drop, "metric": "PSNR-Y (dB)"})
     return q, settings

@@ -30,6 +30,14 @@ def check_tensorrt_available() -> Any:
     trt = require("tensorrt", "gpu", "TensorRT")
     import torch
 
+    major = int(str(getattr(trt, "__version__", "10")).split(".")[0])
+    if major != 10:
+        # TensorRT 11 removed the weak-typing precision flags and the INT8 calibrator this
+        # builder uses; TensorRT 8/9 lack the tensor API the runner uses.
+        raise MissingDependency(
+            f"--trt needs TensorRT 10.x, found {trt.__version__}: pip install 'tensorrt>=10,<11'"
+        )
+
     if not torch.cuda.is_available():
         raise MissingDependency(
             "--trt needs a CUDA GPU visible to torch (none found); install a CUDA build of torch "
@@ -105,7 +113,10 @@ def build_engine(
     profile.set_shape(inp.name, shapes["min"], shapes["opt"], shapes["max"])
     config.add_optimization_profile(profile)
     if precision == "fp16":
-        if not builder.platform_has_fast_fp16:
+        import torch
+
+        # builder.platform_has_fast_fp16 is deprecated since TensorRT 10.5: ask CUDA (sm_53+ has FP16 math)
+        if torch.cuda.get_device_capability() < (5, 3):
             raise ExportError("this GPU has no fast FP16; build --trt-precision fp32 or int8 instead")
         config.set_flag(trt.BuilderFlag.FP16)
     elif precision == "int8":

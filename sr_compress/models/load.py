@@ -248,7 +248,7 @@ def _known_archs() -> str:
     ours = ", ".join(s.name for s in iter_archs())
     try:
         spandrel = _spandrel()
-        theirs = ", ".join(sorted(a.id for a in spandrel.MAIN_REGISTRY.architectures()))
+        theirs = ", ".join(sorted(a.architecture.id for a in spandrel.MAIN_REGISTRY.architectures()))
     except Exception:  # noqa: BLE001 - only for the message
         theirs = "(spandrel not importable)"
     return f"ours: {ours}; spandrel: {theirs}"

@@ -1,5 +1,5 @@
 """End to end: distil a few real T91 images (gsdd through the real RLFN x4 teacher), then train a
-student on the distilled folder with the engine, exactly as `sr-compress distill --data OUT/images`."""
+student on the distilled folder with the engine, exactly as `sr-compress distill --data OUT`."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_gsdd_then_train_student(tmp_path: Path) -> None:
     assert 0 < man["ratio"] < 1
 
     cfg = load_distill_config(None, {
-        "method": "scratch", "scale": 4, "student": "edsr:c8b1", "data.path": [str(out / "images")],
+        "method": "scratch", "scale": 4, "student": "edsr:c8b1", "data.path": [str(out)],
         "data.patch_size": 16, "data.batch_size": 2, "train.iterations": 4, "train.checkpoint_every": 4,
         "train.val_every": 1000,
     })

@@ -162,3 +162,39 @@ def test_wrong_scale_and_existing_out(student_ckpt: Path, export_dir: Path, tmp_
     assert not out.exists()
     assert run_cli(cli, ["export", str(student_ckpt), "--out", str(export_dir)]) == 2  # not empty, no --force
     assert json.loads((export_dir / "manifest.json").read_text())["scale"] == 4
+
+
+def test_max_drop_uses_accuracy_control_on_psnr(tmp_path: Path) -> None:
+    """--max-drop: NNCF accuracy-controlled quantization with our PSNR-Y as the validation metric."""
+    from sr_compress.data.datasets import load_benchmark
+    from sr_compress.export.openvino import set5_validation
+    from tests.helpers import shared_data
+
+    hr = shared_data("benchmarks", "Set5", "HR")
+    val = tmp_path / "Set5mini"
+    val.mkdir()
+    for name in ("head.png", "woman.png"):
+        (val / name).symlink_to(hr / name)
+    torch.manual_seed(0)
+    desc = build_student("edsr:c8b1", 4)
+    m = export_model(desc, tmp_path / "acc", ExportOptions(openvino=True, precisions=["int8"], max_drop=0.15,
+                                                           validation_data=str(val), calib_count=8,
+                                                           keep_reference=False))
+    s = m.artifact("openvino-int8").settings
+    assert s["mode"] == "accuracy_control" and s["max_drop_db"] == 0.15 and s["metric"] == "PSNR-Y (dB)"
+    assert s["validation_set"] == "Set5mini"
+    # the validation function NNCF optimises is our SR protocol: it reproduces evaluate_pair's PSNR-Y
+    import openvino as ov
+
+    items, fn = set5_validation(desc, load_benchmark(val, 4))
+    compiled = ov.Core().compile_model(m.path_of(m.artifact("openvino-int8")), "CPU")
+    psnr_int8 = fn(compiled, items)
+    ref = make_runner(desc)
+    from sr_compress.metrics.sr import evaluate_pair
+
+    want = []
+    for lr, hr_u8 in items:
+        sr = upscale(ref, lr)
+        want.append(evaluate_pair(np.clip(np.round(sr.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8),
+                                  hr_u8, 4)["psnr"])
+    assert 10 < psnr_int8 and abs(psnr_int8 - float(np.mean(want))) <= 0.15 + 1e-6

@@ -235,11 +235,13 @@ def _tiny_distill(tmp_path: Path, relabel_views: int = 0) -> Path:
     return out
 
 
-def test_distill_cli_trains_from_distilled_folder_end_to_end(tmp_path: Path) -> None:
-    """`sr-compress distill --method scratch --data DIR` on a distill-data output folder."""
+@pytest.mark.parametrize("relabel_views", [0, 2])
+def test_distill_cli_trains_from_distilled_folder_end_to_end(tmp_path: Path, relabel_views: int) -> None:
+    """`sr-compress distill --method scratch --data DIR` on a distill-data output folder (with and
+    without stored teacher labels)."""
     from sr_compress.models.load import load_model
 
-    out = _tiny_distill(tmp_path)
+    out = _tiny_distill(tmp_path, relabel_views)
     run = tmp_path / "run"
     rc = run_cli(cli, ["distill", "--method", "scratch", "--student", "edsr:c8b1", "--scale", "2",
                        "--data", str(out), "--patch-size", "8", "--batch-size", "2", "--iterations", "3",

@@ -92,3 +92,35 @@ def test_datasets(tmp_path) -> None:
         PDDDataset([hr_dir], [], 4, 12, make_pipeline("resize", 4))
     with pytest.raises(UserInputError, match="does not exist"):
         DegradedPairDataset([tmp_path / "missing"], 4, 12, make_pipeline("bicubic", 4))
+
+
+def test_kernel_families() -> None:
+    from sr_compress.data.degradations import generalized_gaussian_kernel, plateau_kernel
+
+    g = anisotropic_gaussian_kernel(15, 2.0, 1.0, 0.3)
+    # beta = 1 turns the generalised Gaussian back into the Gaussian
+    assert np.allclose(generalized_gaussian_kernel(15, 2.0, 1.0, 0.3, 1.0), g)
+    sharp = generalized_gaussian_kernel(15, 2.0, 2.0, 0.0, 4.0)
+    p = plateau_kernel(15, 2.0, 2.0, 0.0, 1.0)
+    for k in (sharp, p):
+        assert abs(k.sum() - 1) < 1e-6 and k.argmax() == 15 * 7 + 7
+    # the plateau kernel has heavier tails than the Gaussian of the same sigma
+    assert p[7, 0] > anisotropic_gaussian_kernel(15, 2.0, 2.0, 0.0)[7, 0]
+
+
+def test_final_stage_order_is_random(monkeypatch) -> None:
+    from sr_compress.data import degradations as deg
+
+    calls: list[str] = []
+    real_jpeg, real_resize = deg.jpeg, deg.resize
+    monkeypatch.setattr(deg, "jpeg", lambda img, q: (calls.append("jpeg"), real_jpeg(img, q))[1])
+    monkeypatch.setattr(deg, "resize", lambda img, size, mode: (calls.append("resize"), real_resize(img, size, mode))[1])
+    orders = set()
+    pipe = RealESRGANDegradation(4)
+    for seed in range(12):
+        calls.clear()
+        pipe(_hr(seed), np.random.default_rng(seed))
+        # first order: resize, jpeg; second order: resize; then the final pair in either order
+        assert calls.count("jpeg") == 2 and calls.count("resize") == 3
+        orders.add(tuple(calls[-2:]))
+    assert orders == {("resize", "jpeg"), ("jpeg", "resize")}

@@ -59,3 +59,18 @@ def test_render_reports_failures() -> None:
         {"artifact": "onnx-fp32", "check": "max abs error", "measured": 0.5, "threshold": "<= 0.001", "ok": False},
         {"artifact": "onnx-fp32", "check": "NaN/Inf values", "measured": 0, "threshold": "== 0", "ok": True}]})
     assert "FAIL" in text and "PASS" in text and "gate FAILED: 1/2" in text
+
+
+def test_bench_settings_parsing_and_int8_peak() -> None:
+    from sr_compress.errors import UserInputError
+    from sr_compress.evaluate.bench import CpuPeak, parse_batches, parse_size
+
+    assert parse_size("96x128") == (96, 128) and parse_batches("1, 4") == [1, 4]
+    for bad in ("96", "0x5", "axb"):
+        with pytest.raises(UserInputError, match="--size"):
+            parse_size(bad)
+    with pytest.raises(UserInputError, match="--batch"):
+        parse_batches("0")
+    peak = CpuPeak(cores=2, ghz=2.5, lanes=8, fma_units=2, isa="AVX2+FMA + VNNI", model="x", int8_factor=4)
+    assert peak.gflops == 2 * 2.5 * 2 * 8 * 2
+    assert peak.peak_for("int8") == 4 * peak.gflops and peak.peak_for("fp16") == peak.gflops

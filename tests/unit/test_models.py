@@ -153,6 +153,7 @@ def test_unknown_architecture_lists_keys(tmp_path: Path) -> None:
         load_model(p)
     msg = str(err.value)
     assert "foo.weight" in msg and "imdn" in msg and "mystery.pth" in msg
+    assert "spandrel: " in msg and "SwinIR" in msg and "not importable" not in msg  # spandrel families listed too
 
 
 def test_save_load_roundtrip_keeps_hparams(tmp_path: Path) -> None:

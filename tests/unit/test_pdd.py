@@ -173,3 +173,31 @@ def test_init_from_teacher_needs_same_arch() -> None:
 def test_discriminator_shape() -> None:
     d = UNetDiscriminatorSN(nf=8)
     assert d(torch.rand(1, 3, 24, 24)).shape == (1, 1, 24, 24)
+
+
+def test_vgg19_features_from_local_weights(tmp_path) -> None:
+    from sr_compress.compress.features import VGG19_LAYERS, build_features, vgg19_trunk
+    from sr_compress.errors import UserInputError
+
+    # a torchvision-style whole-model file holding only the trunk up to conv2_2 (no download)
+    trunk = vgg19_trunk(VGG19_LAYERS["conv2_2"])
+    path = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, path)
+    phi = build_features("vgg19", weights=str(path), layers=("conv1_2", "conv2_2"))
+    x = torch.rand(1, 3, 16, 16)
+    feats = phi(x)
+    assert [tuple(f.shape) for f in feats] == [(1, 64, 16, 16), (1, 128, 8, 8)]
+    # pre-ReLU maps: conv1_2 of the normalised input, negative values kept
+    ref = trunk[:3]((x - phi.mean) / phi.std)
+    assert torch.allclose(feats[0], ref, atol=1e-5) and float(feats[0].min()) < 0
+    assert all(not p.requires_grad for p in phi.parameters())
+    with pytest.raises(UserInputError, match="feature-weights"):
+        build_features("vgg19", weights=str(path))  # conv3_4 … conv5_4 missing from the file
+    with pytest.raises(UserInputError, match="file not found"):
+        build_features("vgg19", weights=str(tmp_path / "missing.pth"))
+    with pytest.raises(UserInputError, match="--feature-weights"):
+        build_features("vgg19")
+    assert PDDConfig(feature_weights=str(path)).features == "vgg19"
+    m = PDD(PDDConfig(feature_weights=str(path), vgg_layers=["conv1_2", "conv2_2"]), scale=2)
+    m.setup(TinySR(), TinySR(), torch.device("cpu"))
+    assert len(m.phi(torch.rand(1, 3, 8, 8))) == 2

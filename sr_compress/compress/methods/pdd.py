@@ -50,6 +50,7 @@ class PDDConfig(MethodConfig):
     seed: int = 0  # synthetic pipeline / crop seed
     features: Literal["random", "generalist", "vgg19"] = "random"
     feature_weights: str | None = None  # local VGG19 state_dict for features: vgg19
+    vgg_layers: list[str] | None = None  # features vgg19: layer names (default conv1_2 … conv5_4)
     w_pix: float = 0.5  # official: WeightedWvtLoss loss_weight 0.5
     wavelet_weights: tuple[float, float, float] = (1.0, 0.1, 0.01)
     w_percep: float = 1.0
@@ -221,7 +222,8 @@ class PDD(DistillMethod):
         self.generalist = copy.deepcopy(src).to(device).eval()
         for p in self.generalist.parameters():
             p.requires_grad_(False)
-        self.phi = build_features(cfg.features, generalist=teacher, weights=cfg.feature_weights, seed=cfg.seed)
+        self.phi = build_features(cfg.features, generalist=teacher, weights=cfg.feature_weights, seed=cfg.seed,
+                                  layers=tuple(cfg.vgg_layers) if cfg.vgg_layers else None)
         self.phi.to(device)
         if cfg.gan:
             self.disc = UNetDiscriminatorSN(nf=cfg.d_channels).to(device)
