@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--apply-json", type=Path, default=None,
                     help="write a section produced elsewhere (--json-out) into RESULTS.md and exit")
     ap.add_argument("--progress", action="store_true", help="show training progress bars")
+    ap.add_argument("--title", default=None, help="section heading (default: from the section kind)")
+    ap.add_argument("--note", default=None, help="sentence after the budget (default: from the section kind)")
     ap.add_argument("--dukd-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a dukd option for the dukd row, e.g. official_inverse_order=true")
     ap.add_argument("--kd-equal-updates", action="store_true",
@@ -260,7 +262,12 @@ def main() -> None:
              else "## DUKD table (x4), longer GPU budget: scratch vs kd vs dukd" if gpu
              else "## DUKD mini table (x4): scratch vs kd vs dukd" if args.section == "distill_table"
              else "## DUKD table (x4), longer CPU budget: scratch vs kd vs dukd")
-    cmd = "python benchmarks/distill_table.py " + " ".join(sys.argv[1:])
+    if args.title:
+        title = f"## {args.title}"
+    if args.note:
+        budget_note = f"**Budget: {budget}** — {args.note}"
+    cmd = "python benchmarks/distill_table.py " + " ".join(
+        f"'{a}'" if " " in a else a for a in sys.argv[1:])
     if not gpu:
         cmd = "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/" + cmd
     md = "\n".join([
@@ -277,7 +284,8 @@ def main() -> None:
         "",
         table,
         "",
-        f"Ordering: {verdict}. See docs/methods/dukd.md for the discussion.",
+        f"Ordering: {verdict}." + (" " + _control_line(control, runs, sets) if control else "")
+        + " See docs/methods/dukd.md for the discussion.",
         "",
         f"Total wall time {total:.0f} s ({where}). Command: `{cmd}`",
     ])
@@ -292,6 +300,17 @@ def main() -> None:
         args.json_out.write_text(json.dumps({"section": args.section, "markdown": md, "data": data},
                                             indent=2, default=str))
     update_section(args.section, md, data)
+
+
+def _control_line(control: dict[str, Any], runs: list[dict[str, Any]], sets: list[str]) -> str:
+    """dukd vs kd at equal optimiser steps, in PSNR."""
+    dukd = next((r for r in runs if r["method"] == "dukd"), None)
+    if dukd is None:
+        return ""
+    diffs = [f"{s} {dukd['final']['student'][s]['psnr'] - control['final']['student'][s]['psnr']:+.2f} dB"
+             for s in sets]
+    return (f"At equal optimiser steps (kd for {control['iterations']} iterations) dukd − kd = "
+            + ", ".join(diffs) + ".")
 
 
 def _ordering(runs: list[dict[str, Any]], sets: list[str]) -> str:
