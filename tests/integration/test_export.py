@@ -140,6 +140,29 @@ def test_unexportable_op_names_op_and_module_and_leaves_nothing(tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+class _BakedShape(nn.Module):
+    """Window-attention style: the traced H/W become constants of a Reshape (like DCTLSA)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, 12, 3, padding=1)
+        self.up = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.head(x)
+        n, c, h, w = (int(s) for s in f.shape)  # int() makes the tracer record constants
+        f = f.reshape(n, c, h // 4, 4, w // 4, 4).reshape(n, c, h, w)
+        return self.up(f)
+
+
+def test_graph_that_only_runs_at_trace_size_is_a_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(ExportError, match=r"fails on a .* input .*dynamic height/width"):
+        export_model(ModelDescriptor(_BakedShape(), "bakednet", 2), out, ExportOptions(exporter="legacy"))
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_trt_without_tensorrt_fails_fast_and_writes_nothing(student_ckpt: Path, tmp_path: Path) -> None:
     try:
         import tensorrt  # noqa: F401
