@@ -556,6 +556,9 @@ def _final_student(accelerator: Any, desc: Any, student_w: nn.Module, ema: Model
                    method: DistillMethod) -> Any:
     """The exported student: a copy of the (EMA) weights on CPU, with up-to-date hyper-parameters."""
     src = ema.module if ema is not None else _unwrap(accelerator, student_w)
+    pick = getattr(method, "final_module", None)  # e.g. PDD's EMA generalist (pdd.output: ema)
+    if pick is not None:
+        src = pick(src)
     model = copy.deepcopy(src).cpu().eval()
     hp = dict(desc.hyperparams)
     hook = getattr(method, "student_hyperparams", None)

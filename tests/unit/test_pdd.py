@@ -201,3 +201,18 @@ def test_vgg19_features_from_local_weights(tmp_path) -> None:
     m = PDD(PDDConfig(feature_weights=str(path), vgg_layers=["conv1_2", "conv2_2"]), scale=2)
     m.setup(TinySR(), TinySR(), torch.device("cpu"))
     assert len(m.phi(torch.rand(1, 3, 8, 8))) == 2
+
+
+def test_output_picks_the_ema_generalist_or_the_student() -> None:
+    teacher, student = TinySR(), TinySR()
+    m = PDD(PDDConfig(mode="ema", output="ema", warmup=0, ema_decay=0.5, w_percep=0.0), scale=2)
+    m.setup(student, teacher, torch.device("cpu"))
+    batch = {"lr": torch.rand(2, 3, 12, 12), "hr": torch.rand(2, 3, 24, 24), "real_lr": torch.rand(2, 3, 12, 12)}
+    m.train_step(batch, _Ctx(student, 0))
+    picked = m.final_module(student)
+    assert picked is m.generalist
+    assert any(not torch.equal(a, b) for a, b in zip(picked.parameters(), student.parameters(), strict=True))
+    m.cfg.output = "student"
+    assert m.final_module(student) is student
+    with pytest.raises(ValueError, match="output: ema needs pdd.mode: ema"):
+        PDDConfig(mode="static", output="ema")

@@ -44,6 +44,10 @@ class PDDConfig(MethodConfig):
     ema_decay: float = 0.999  # G ← decay·G + (1−decay)·S after every step (mode ema)
     warmup: int = 5  # iterations of supervised-only training before the distances (official: 5)
     init_from_teacher: bool = True  # S starts from the teacher (the generalist checkpoint)
+    # which network the run writes as student.pth. The official EMA recipe tests and saves the
+    # EMA network (BasicSR's params_ema), i.e. G; "student" writes S. At CPU budgets of a few
+    # hundred iterations the EMA (decay 0.999) is still mostly the starting generalist.
+    output: Literal["student", "ema"] = "student"
     generalist: str | None = None  # static mode: a different frozen G (default: the teacher)
     # degradation of x_s; "resize" (random bicubic/bilinear/area) is the official recipes' choice
     synthetic: Literal["resize", "realesrgan", "bicubic", "fixed"] = "resize"
@@ -68,6 +72,8 @@ class PDDConfig(MethodConfig):
     def __post_init__(self) -> None:
         if self.feature_weights and self.features == "random":
             self.features = "vgg19"  # --feature-weights alone means "use VGG19 with these weights"
+        if self.output == "ema" and self.mode != "ema":
+            raise ValueError("pdd.output: ema needs pdd.mode: ema (the static generalist is not trained)")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"pdd.ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.warmup < 0:
@@ -255,6 +261,12 @@ class PDD(DistillMethod):
 
     def state_dict(self) -> dict[str, Any]:
         return {"generalist": self.generalist.state_dict()} if self.generalist is not None else {}
+
+    def final_module(self, student: nn.Module) -> nn.Module:
+        """Engine hook: the network written as the run's student.pth (see ``PDDConfig.output``)."""
+        if self.cfg.output == "ema" and self.generalist is not None:
+            return self.generalist
+        return student
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "generalist" in state and self.generalist is not None:
