@@ -47,6 +47,11 @@ REALSET = DATA / "realworld" / "RealSRSet+5images"
 NIQE_PARAMS = DATA / "metrics" / "niqe" / "niqe_pris_params.npz"
 SCALE = 4
 ARCH = "srvgg:c32b8"
+SYNTHETIC_TEXT = {
+    "resize": "random bicubic/bilinear/area ↓4 (the official recipe)",
+    "realesrgan": "our Real-ESRGAN-style second-order degradation (the generalist's own training distribution)",
+    "bicubic": "MATLAB bicubic ↓4",
+}
 
 
 def to_u8(t: torch.Tensor) -> np.ndarray:
@@ -201,6 +206,8 @@ def main() -> None:
     ap.add_argument("--niqe-images", type=int, default=8)
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md (smoke runs)")
     ap.add_argument("--section", default="pdd_table", help="RESULTS.md section to write")
+    ap.add_argument("--synthetic", default="resize", choices=["resize", "realesrgan", "bicubic"],
+                    help="degradation of PDD's synthetic branch (resize = the official recipe)")
     ap.add_argument("--title", default="PDD: adapting a blind generalist to an unseen degradation (controlled experiment)")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -252,7 +259,7 @@ def main() -> None:
     ema_rows: list[dict] = []
     for name, kw in variants:
         slug = name.split(" (")[0].replace(" ", "_").replace("-", "_")
-        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, **kw)
+        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, synthetic=args.synthetic, **kw)
         model = load_model(path, SCALE).model.eval()
         models[name] = model
         rows.append({"row": name, **evaluate(model, test), "train_s": secs})
@@ -286,7 +293,8 @@ def main() -> None:
         rs_lr_dir.mkdir()
         for name, lr, _ in rs_items:
             write_image(rs_lr_dir / f"{name}.png", lr)
-        path, secs = adapt(work / "pdd_real", gen_path, [rs_lr_dir, REALSET], args.real_iters, args.seed)
+        path, secs = adapt(work / "pdd_real", gen_path, [rs_lr_dir, REALSET], args.real_iters, args.seed,
+                           synthetic=args.synthetic)
         pdd_real = load_model(path, SCALE).model.eval()
         r_gen, r_pdd, r_bic = evaluate(gen, rs_items), evaluate(pdd_real, rs_items), bicubic_eval(rs_items)
         r_cc = evaluate(pdd_real, rs_items, cc=True)
@@ -324,8 +332,8 @@ def main() -> None:
         f"real-LR set = B100 first 50 images (no GT used), test = last 50 with GT; PSNR/SSIM on Y, crop 4. "
         f"Generalist: {ARCH} from scratch on T91 with our Real-ESRGAN-style pipeline (batch 8, LR patch 32, "
         f"Adam 1e-3 cosine), {gen_note}. Each fine-tune row: {args.ft_iters} it from the generalist, same seed, "
-        "Adam 5e-4 cosine, batch 8, LR patch 32, synthetic branch = T91 with random bicubic/bilinear/area ↓4 "
-        "(the official recipe), φ = fixed random conv net (VGG19 weights unavailable offline), EMA "
+        "Adam 5e-4 cosine, batch 8, LR patch 32, synthetic branch = T91 with "
+        + SYNTHETIC_TEXT[args.synthetic] + ", φ = fixed random conv net (VGG19 weights unavailable offline), EMA "
         "configuration (decay 0.999, warm-up 5), weights: wavelet-L1 0.5, φ-L1 1, inter 100, intra 1 "
         "(τ 0.1) — `configs/distill/pdd_x4.yaml`.\n\n"
         + table + "\n\n" + verdict + real_md
