@@ -89,6 +89,12 @@ def load_distill_config(path: str | Path | None, overrides: dict[str, Any] | Non
     cfg = from_dict(DistillConfig, data, src=src)
     method_cfg = from_dict(method_cls.Config, section or {}, src=src, prefix=f"{method_name}.")
     cfg.method_args = to_dict(method_cfg)
+    check = getattr(method_cfg, "check_budget", None)  # e.g. a growth schedule longer than the run
+    if check is not None:
+        try:
+            check(cfg.train.iterations)
+        except ValueError as err:
+            raise ConfigError(f"{src}: {err}") from None
     if method_cls.needs_teacher and not cfg.teacher:
         raise ConfigError(f"{src}: method '{method_name}' needs a teacher (set 'teacher:' or pass --teacher CKPT)")
     if method_cls.needs_data and not cfg.data.path:

@@ -203,3 +203,14 @@ def test_student_loss_decreases_and_finalize_writes_grid(tmp_path) -> None:
         assert last < 0.7 * first, (gen, first, last)
         out = m.finalize(tmp_path / gen)
         assert (tmp_path / gen / out["generated_grid"]).stat().st_size > 0
+
+
+def test_growth_schedule_longer_than_the_run_is_rejected_when_the_config_loads() -> None:
+    from sr_compress.compress.engine import load_distill_config
+    from sr_compress.errors import ConfigError
+
+    base = {"method": "datafree", "teacher": "t.pth", "train.iterations": 100, "datafree.inc_num": 3}
+    with pytest.raises(ConfigError, match="last growth stage starts at iteration 100 but train.iterations is 100"):
+        load_distill_config(None, {**base, "datafree.inc_step": 50})
+    cfg = load_distill_config(None, {**base, "datafree.inc_step": 49})
+    assert cfg.method_args["inc_step"] == 49

@@ -76,6 +76,15 @@ class DataFreeConfig(MethodConfig):
                 "set inc_step to the iterations per growth stage"
             )
 
+    def check_budget(self, iterations: int) -> None:
+        """Reject a schedule whose last growth stage never starts (called when a config is loaded)."""
+        last = (self.inc_num - 1) * self.inc_step
+        if self.inc_num > 1 and last >= iterations:
+            raise ValueError(
+                f"datafree: the last growth stage starts at iteration {last} but train.iterations is "
+                f"{iterations}; lower datafree.inc_step or inc_num, or raise train.iterations"
+            )
+
 
 # -- student depth helpers: the EDSR student (models/archs/edsr.py) has ``num_block``,
 # ``append_blocks(n)`` (new blocks start as identities) and an ``nn.Sequential`` ``body``
