@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import RESULTS_DIR, machine_line, md_table, update_section  # noqa: E402
 
 from sr_compress.compress.engine import load_distill_config, run_distillation  # noqa: E402
+from sr_compress.config import parse_set  # noqa: E402
 from sr_compress.data.datasets import load_benchmark  # noqa: E402
 from sr_compress.evaluate.sr_eval import evaluate_model  # noqa: E402
 from sr_compress.models.load import load_model  # noqa: E402
@@ -78,8 +78,7 @@ def schedule(inc_num: int, iterations: int) -> dict[str, int]:
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     label, _, kvs = text.partition("|")
-    over = {k.strip(): yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in kvs.split(",") if kv.strip())}
-    return label.strip(), over
+    return label.strip(), parse_set(kv for kv in kvs.split(",") if kv.strip())
 
 
 def train(args: argparse.Namespace, name: str, overrides: dict[str, Any], recipe: str | None = None) -> dict[str, Any]:
@@ -157,7 +156,7 @@ def main() -> None:
     # same input size, batch and progressive schedule for noise and data-free
     df = {"datafree.batch_size": args.batch_size, "datafree.lr_size": args.patch_size,
           **schedule(args.inc_num, args.iterations)}
-    extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.sets_kv)}
+    extra = parse_set(args.sets_kv)
     gan = {**df, "datafree.stu_step": args.stu_step, "datafree.gen_lr": args.gen_lr,
            "datafree.w_adv": args.w_adv, "datafree.w_rec": args.w_rec, **extra}
     if "noise" in wanted:

@@ -142,6 +142,20 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_set(items: typing.Iterable[str]) -> dict[str, Any]:
+    """``["dukd.q=0.5", "train.lr=1e-3"]`` -> ``{"dukd.q": 0.5, ...}``; values are read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: use --set section.key=value (e.g. --set dukd.q=0.5)")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Set dotted keys (``train.lr``) in a nested mapping; ``None`` values are skipped."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}

@@ -8,27 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from ..config import parse_set
 from ..errors import ConfigError
 
 
 def _split_paths(values: tuple[str, ...]) -> list[str] | None:
     out = [p.strip() for v in values for p in v.split(",") if p.strip()]
     return out or None
-
-
-def _parse_set(items: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: use --set section.key=value (e.g. --set dukd.q=0.5)")
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = raw
-    return out
 
 
 def _method_name(method: str | None, config: str | None) -> str:
@@ -107,7 +94,7 @@ def command(method: str | None, config: str | None, teacher: str | None, student
         f"{name}.generator": generator,
         f"{name}.feature_weights": feature_weights,
     }
-    overrides.update(_parse_set(sets))
+    overrides.update(parse_set(sets))
     if resume and out is None:
         raise ConfigError("--resume needs --out DIR (the run directory to continue)")
     if resume and config is None and (Path(out) / "config.yaml").is_file():  # type: ignore[arg-type]
