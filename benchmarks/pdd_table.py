@@ -238,7 +238,8 @@ def main() -> None:
         rep = json.loads((args.generalist / "report.json").read_text())
         gen_s = float(rep["metrics"]["train_time_s"]) if "metrics" in rep else float(rep.get("train_time_s", 0))
         args.gen_iters = int(rep["config"]["train"]["iterations"])
-        gen_note = f"reused from `{args.generalist}` (trained earlier by this script: {args.gen_iters} it, {gen_s:.0f} s)"
+        gen_note = (f"reused from `{args.generalist}` (trained earlier with configs/train/generalist_x4.yaml, "
+                    f"lr 1e-3: {args.gen_iters} it, {gen_s:.0f} s)")
     else:
         gen_path, gen_s = train_generalist(work / "generalist", args.gen_iters, args.seed)
         gen_note = (f"trained in this run: {args.gen_iters} it ({gen_s:.0f} s; iterations sized to a "
