@@ -20,6 +20,9 @@ from ..errors import UserInputError
 @click.option("--degradation", type=click.Choice(["realesrgan", "bicubic", "resize", "fixed"]), default=None,
               help="How LR inputs are synthesised from HR crops (default realesrgan).")
 @click.option("--arch", default=None, help="Network spec, e.g. srvgg:c32b8, edsr:c32b4.")
+@click.option("--init", "init", default=None, type=click.Path(dir_okay=False),
+              help="Start from this checkpoint's weights (e.g. a bicubic-trained RLFN-S); "
+                   "--arch defaults to its architecture.")
 @click.option("--data", "data", multiple=True, type=click.Path(), help="HR image folder (repeatable).")
 @click.option("--scale", type=int, default=None)
 @click.option("--iterations", type=int, default=None)
@@ -31,7 +34,7 @@ from ..errors import UserInputError
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--no-progress", is_flag=True)
-def command(config: str | None, degradation: str | None, arch: str | None, data: tuple[str, ...],
+def command(config: str | None, degradation: str | None, arch: str | None, init: str | None, data: tuple[str, ...],
             scale: int | None, iterations: int | None, batch_size: int | None, patch_size: int | None,
             lr: float | None, seed: int | None, val: tuple[str, ...], out: str, resume: bool,
             no_progress: bool) -> None:
@@ -42,9 +45,12 @@ def command(config: str | None, degradation: str | None, arch: str | None, data:
     base = read_yaml(config) if config else {}
     if base.get("method", "scratch") != "scratch":
         raise UserInputError(f"{config}: 'method' must be scratch for sr-compress train (use sr-compress distill)")
+    if init and not arch:
+        arch = _arch_of(init, scale or int(base.get("scale", 4)))
     overrides = {
         "method": "scratch",
         "student": arch,
+        "init": init,
         "scale": scale,
         "data.path": list(data) or None,
         "data.val": list(val) or None,
@@ -60,3 +66,17 @@ def command(config: str | None, degradation: str | None, arch: str | None, data:
                f"(degradation {cfg.data.degradation}, {cfg.train.iterations} iterations)")
     result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
     click.echo(f"wrote {result.out_dir / 'student.pth'} ({result.metrics.get('train_time_s', '?')} s)")
+
+
+def _arch_of(init: str, scale: int) -> str:
+    from ..models.load import load_model
+    from ..models.students import student_spec_for
+
+    desc = load_model(init, scale)
+    spec = student_spec_for(desc)
+    if spec is None:
+        raise UserInputError(
+            f"--init {init}: a {desc.arch} network is not one of the trainable families (edsr, rlfn, srvgg) "
+            "with matching settings; pass --arch with a student spec that has its weights' shapes"
+        )
+    return spec

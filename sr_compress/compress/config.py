@@ -71,6 +71,9 @@ class DistillConfig:
     scale: int = 4
     teacher: str | None = None
     student: str = "edsr:c32b4"
+    # start the student from this checkpoint's weights (it must be the student's architecture:
+    # e.g. rlfn:c48b6 for RLFN-S). Applied before training; a resumed run uses its checkpoint.
+    init: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # the method's own section, keyed by method name; validated by the method's Config class

@@ -342,6 +342,8 @@ def run_distillation(
         teacher_info = None
     student_info_initial = {**student_desc.summary(), "macs": _macs(student_desc, cfg.scale)} if main else None
 
+    if cfg.init and not resume:  # a resumed run loads its own weights below
+        _init_student(student_desc, cfg.init, cfg.scale)
     student = student_desc.model.to(device)
     teacher = teacher_desc.model.to(device) if teacher_desc is not None else None
     method.setup(student, teacher, device)
@@ -556,6 +558,23 @@ def _save_checkpoint(accelerator: Any, ckpt_dir: Path, done: int, cfg: DistillCo
         save_atomic(state, checkpoint_path(ckpt_dir, done))
         prune(ckpt_dir, KEEP_CHECKPOINTS)
     accelerator.wait_for_everyone()
+
+
+def _init_student(student_desc: Any, init: str, scale: int) -> None:
+    """Load ``init``'s weights into the freshly built student (same architecture required)."""
+    from ..models.load import load_model
+    from ..models.students import student_spec_for
+
+    src = load_model(init, scale)
+    try:
+        student_desc.model.load_state_dict(src.model.state_dict())
+    except RuntimeError:
+        spec = student_spec_for(src)
+        hint = f"set the student to {spec}" if spec else f"its architecture ({src.arch}) is not a student family"
+        raise ConfigError(
+            f"init: {init} does not fit the student {student_desc.source.removeprefix('student:')}; {hint}"
+        ) from None
+    student_desc.source = f"{student_desc.source} (init {Path(init).name})"
 
 
 def _final_student(accelerator: Any, desc: Any, student_w: nn.Module, ema: ModelEMA | None,

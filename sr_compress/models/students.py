@@ -55,6 +55,17 @@ def student_hparams(family: str, channels: int, blocks: int, scale: int) -> dict
     raise UserInputError(f"unknown student family {family!r} (known: {', '.join(STUDENT_FAMILIES)})")
 
 
+def student_spec_for(desc: ModelDescriptor) -> str | None:
+    """The student spec that builds ``desc``'s architecture (``rlfn:c48b6`` for RLFN-S), or None."""
+    hp = desc.hyperparams or {}
+    blocks = {"edsr": "num_block", "rlfn": "num_blocks", "srvgg": "num_conv"}.get(desc.arch)
+    if blocks is None or "num_feat" not in hp or blocks not in hp:
+        return None
+    spec = f"{desc.arch}:c{hp['num_feat']}b{hp[blocks]}"
+    expected = student_hparams(desc.arch, int(hp["num_feat"]), int(hp[blocks]), desc.scale)
+    return spec if all(hp.get(k) == v for k, v in expected.items()) else None
+
+
 def build_student(spec: str, scale: int) -> ModelDescriptor:
     """A freshly initialised student described by ``spec`` (see the module docstring) at ``scale``."""
     if scale not in (2, 3, 4, 8) and not (spec.startswith("rlfn") or spec.startswith("srvgg")):

@@ -58,3 +58,30 @@ def test_niqe_matches_basicsr_on_baboon() -> None:
     img = read_uint8(shared_data("benchmarks", "Set14", "HR", "baboon.png"))
     # BasicSR's calculate_niqe(baboon.png, crop_border=0) = 5.7296 (its documented test value)
     assert calculate_niqe(img, params_path=params) == pytest.approx(5.7296, abs=2e-3)
+
+
+def test_train_init_from_real_checkpoint(tmp_path) -> None:
+    """--init starts from a real RLFN-S x4 checkpoint: the arch comes from it, training moves the weights a little."""
+    from sr_compress.models.load import load_model
+
+    hr = shared_data("benchmarks", "Set5", "HR")
+    ckpt = shared_data("weights", "RLFN", "rlfn_s_x4.pth")
+    out = tmp_path / "gen"
+    rc = run_cli(cli, ["train", "--init", str(ckpt), "--data", str(hr), "--scale", "4", "--iterations", "2",
+                       "--batch-size", "1", "--patch-size", "16", "--lr", "1e-6", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    trained, src = load_model(out / "student.pth", 4), load_model(ckpt, 4)
+    assert trained.hyperparams == src.hyperparams  # rlfn:c48b6
+    a, b = trained.model.state_dict(), src.model.state_dict()
+    diffs = [float((a[k] - b[k]).abs().max()) for k in b]
+    assert max(diffs) < 1e-3 and max(diffs) > 0  # initialised from the checkpoint, then trained
+
+
+def test_train_init_wrong_arch_is_a_clear_error(tmp_path, capsys) -> None:
+    hr = shared_data("benchmarks", "Set5", "HR")
+    ckpt = shared_data("weights", "RLFN", "rlfn_s_x4.pth")
+    rc = run_cli(cli, ["train", "--init", str(ckpt), "--arch", "rlfn:c32b4", "--data", str(hr), "--scale", "4",
+                       "--iterations", "1", "--out", str(tmp_path / "x"), "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "rlfn_s_x4.pth" in err and "rlfn:c48b6" in err

@@ -84,3 +84,18 @@ def test_students_export_to_onnx(spec: str) -> None:
         ref = model(x2).numpy()
     assert out.shape == ref.shape == (1, 3, 40, 48)
     assert np.abs(out - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("spec", ["edsr:c8b2", "rlfn:c12b3", "srvgg:c16b4"])
+def test_student_spec_for_round_trips(spec: str) -> None:
+    from sr_compress.models.students import student_spec_for
+
+    assert student_spec_for(build_student(spec, 4)) == spec
+
+
+def test_student_spec_for_other_settings_is_none() -> None:
+    from sr_compress.models.students import student_spec_for
+
+    desc = build_student("rlfn:c12b3", 4)
+    desc.hyperparams = {**desc.hyperparams, "esa_channels": 8}  # not what a student spec builds
+    assert student_spec_for(desc) is None
