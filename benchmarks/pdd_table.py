@@ -33,11 +33,13 @@ from _results import machine_line, md_table, update_section  # noqa: E402
 
 from sr_compress.compress.engine import load_distill_config, run_distillation  # noqa: E402
 from sr_compress.compress.methods.pdd import color_correct  # noqa: E402
+from sr_compress.config import parse_set  # noqa: E402
 from sr_compress.data.degradations import FixedDegradation  # noqa: E402
 from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
 from sr_compress.data.io import list_images, read_uint8, write_image  # noqa: E402
 from sr_compress.metrics.sr import evaluate_pair  # noqa: E402
 from sr_compress.models.load import load_model  # noqa: E402
+from sr_compress.models.students import student_spec_for  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 T91 = DATA / "train" / "T91" / "HR"
@@ -46,11 +48,16 @@ REALSR = DATA / "realworld" / "RealSR_V3_val_subset"
 REALSET = DATA / "realworld" / "RealSRSet+5images"
 NIQE_PARAMS = DATA / "metrics" / "niqe" / "niqe_pris_params.npz"
 SCALE = 4
-ARCH = "srvgg:c32b8"
+ARCH = "srvgg:c32b8"  # the generalist trained by this script; a reused one (--generalist) brings its own
 SYNTHETIC_TEXT = {
     "resize": "random bicubic/bilinear/area ↓4 (the official recipe)",
     "realesrgan": "our Real-ESRGAN-style second-order degradation (the generalist's own training distribution)",
     "bicubic": "MATLAB bicubic ↓4",
+}
+FEATURES_TEXT = {
+    "random": "fixed random conv net (VGG19 weights unavailable offline)",
+    "generalist": "the frozen generalist's own feature maps",
+    "vgg19": "VGG19 (local weights)",
 }
 
 
@@ -71,9 +78,11 @@ def upscale(model: torch.nn.Module, lr_u8: np.ndarray, cc: bool = False) -> np.n
     return to_u8((color_correct(sr, x) if cc else sr)[0])
 
 
-def make_target(work: Path, limit: int = 0) -> tuple[Path, list[tuple[str, np.ndarray, np.ndarray]]]:
+def make_target(
+    work: Path, limit: int = 0, noise: float = 5.0, jpeg: int = 70
+) -> tuple[Path, list[tuple[str, np.ndarray, np.ndarray]]]:
     """Real-LR folder (half A) and test triples (half B) of the fixed target degradation."""
-    deg = FixedDegradation(SCALE)
+    deg = FixedDegradation(SCALE, noise_sigma=noise, jpeg_quality=jpeg)
     files = sorted(list_images(B100))
     half = len(files) // 2
     if limit:  # smoke runs only
@@ -140,12 +149,14 @@ def train_generalist(out: Path, iters: int, seed: int) -> tuple[Path, float]:
     return out / "student.pth", time.perf_counter() - t0
 
 
-def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, **pdd: object) -> tuple[Path, float]:
-    overrides = {
-        "method": "pdd", "teacher": str(teacher), "student": ARCH, "scale": SCALE,
+def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, arch: str = ARCH,
+          extra: dict[str, object] | None = None, **pdd: object) -> tuple[Path, float]:
+    overrides: dict[str, object] = {
+        "method": "pdd", "teacher": str(teacher), "student": arch, "scale": SCALE,
         "data.path": [str(T91)], "data.real_lr": [str(p) for p in real_lr],
         "train.iterations": iters, "train.seed": seed, "train.checkpoint_every": iters,
     }
+    overrides.update(extra or {})
     overrides.update({f"pdd.{k}": v for k, v in pdd.items()})
     cfg = load_distill_config(ROOT / "configs" / "distill" / "pdd_x4.yaml", overrides)
     t0 = time.perf_counter()
@@ -190,6 +201,42 @@ def side_by_side(gen: torch.nn.Module, pdd: torch.nn.Module, files: list[Path], 
     write_image(path, np.concatenate(rows, axis=0))
 
 
+PROBE_TARGETS = ((5.0, 70), (10.0, 50), (15.0, 40), (20.0, 30))
+BICUBIC_NET = DATA / "weights" / "RLFN" / "rlfn_s_x4.pth"
+
+
+def probe_targets(args: argparse.Namespace) -> None:
+    """Target PSNR of bicubic, a bicubic-trained network and the blind generalist per noise/JPEG level.
+
+    PDD adapts a generalist; that only makes sense on a target where the generalist is the better
+    starting point, i.e. where it beats both bicubic and a network trained for clean bicubic LR.
+    """
+    if args.generalist is None:
+        sys.exit("--probe needs --generalist RUN_DIR")
+    t0 = time.perf_counter()
+    nets = {"bicubic-trained RLFN-S": load_model(BICUBIC_NET, SCALE).model.eval(),
+            f"generalist (`{args.generalist}`)": load_model(args.generalist / "student.pth", SCALE).model.eval()}
+    rows, data = [], []
+    for noise, q in PROBE_TARGETS:
+        _, test = make_target(args.work / f"probe_{noise:g}_{q}", args.limit, noise, q)
+        res = {"bicubic": bicubic_eval(test)["psnr"], **{k: evaluate(m, test)["psnr"] for k, m in nets.items()}}
+        print(noise, q, res, flush=True)
+        rows.append([f"σ {noise:g}, JPEG q{q}", *(f"{v:.2f}" for v in res.values())])
+        data.append({"noise": noise, "jpeg": q, **res})
+    md = (
+        "### Which target domain: bicubic vs a bicubic-trained network vs the blind generalist\n\n"
+        "Test half of B100 (50 images) under FixedDegradation (aniso Gaussian σ=(2.0,0.8) θ=45°, bicubic ↓4) "
+        "with four noise/JPEG levels; PSNR (Y, crop 4). Adapting a blind generalist is only worth it where it is "
+        "the better starting point, i.e. where it beats both bicubic and a network trained on clean bicubic LR.\n\n"
+        + md_table(["target", "bicubic", *nets], rows)
+        + f"\n\nWall time {(time.perf_counter() - t0) / 60:.1f} min; {machine_line()}.\n"
+        "Command: `.venv/bin/python benchmarks/pdd_table.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
+    )
+    print(md)
+    if not args.no_write:
+        update_section("pdd_target_probe", md, {"rows": data})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget-s", type=float, default=600.0,
@@ -208,6 +255,13 @@ def main() -> None:
     ap.add_argument("--section", default="pdd_table", help="RESULTS.md section to write")
     ap.add_argument("--synthetic", default="resize", choices=["resize", "realesrgan", "bicubic"],
                     help="degradation of PDD's synthetic branch (resize = the official recipe)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="recipe override for every adaptation run, e.g. pdd.w_inter=10 (repeatable)")
+    ap.add_argument("--noise", type=float, default=5.0, help="target domain: Gaussian noise σ (0-255 scale)")
+    ap.add_argument("--jpeg", type=int, default=70, help="target domain: JPEG quality")
+    ap.add_argument("--probe", action="store_true",
+                    help="only evaluate bicubic, the --generalist and a bicubic-trained RLFN-S on several targets "
+                         "(which target makes a blind generalist worth adapting); writes section pdd_target_probe")
     ap.add_argument("--title", default="PDD: adapting a blind generalist to an unseen degradation (controlled experiment)")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -219,7 +273,10 @@ def main() -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
 
-    real_dir, test = make_target(work, args.limit)
+    if args.probe:
+        probe_targets(args)
+        return
+    real_dir, test = make_target(work, args.limit, args.noise, args.jpeg)
     print(f"target: {len(list_images(real_dir))} real LR (B100 half A), {len(test)} test pairs (half B)", flush=True)
 
     # one generalist iteration (Real-ESRGAN data + step) costs about what one PDD iteration does
@@ -237,14 +294,24 @@ def main() -> None:
         gen_path = args.generalist / "student.pth"
         rep = json.loads((args.generalist / "report.json").read_text())
         gen_s = float(rep["metrics"]["train_time_s"]) if "metrics" in rep else float(rep.get("train_time_s", 0))
-        args.gen_iters = int(rep["config"]["train"]["iterations"])
-        gen_note = (f"reused from `{args.generalist}` (trained earlier with configs/train/generalist_x4.yaml, "
-                    f"lr 1e-3: {args.gen_iters} it, {gen_s:.0f} s)")
+        gcfg = rep["config"]
+        args.gen_iters = int(gcfg["train"]["iterations"])
+        init = gcfg.get("init")
+        gen_note = (f"{gcfg['student']} " + (f"initialised from `{Path(init).name}`" if init else "from scratch")
+                    + f" and trained on T91 with our Real-ESRGAN-style pipeline (batch {gcfg['data']['batch_size']}, "
+                    f"LR patch {gcfg['data']['patch_size']}, Adam {gcfg['train']['lr']:g} cosine, "
+                    f"{args.gen_iters} it, {gen_s:.0f} s), reused from `{args.generalist}`")
     else:
         gen_path, gen_s = train_generalist(work / "generalist", args.gen_iters, args.seed)
-        gen_note = (f"trained in this run: {args.gen_iters} it ({gen_s:.0f} s; iterations sized to a "
-                    f"{gen_budget:.0f} s budget from a measured {per_it:.2f} s/it)")
-    gen = load_model(gen_path, SCALE).model.eval()
+        gen_note = (f"{ARCH} from scratch on T91 with our Real-ESRGAN-style pipeline (batch 8, LR patch 32, "
+                    f"Adam 1e-3 cosine), trained in this run: {args.gen_iters} it ({gen_s:.0f} s; iterations "
+                    f"sized to a {gen_budget:.0f} s budget from a measured {per_it:.2f} s/it)")
+    gen_desc = load_model(gen_path, SCALE)
+    gen = gen_desc.model.eval()
+    arch = student_spec_for(gen_desc)
+    if arch is None:
+        sys.exit(f"{gen_path}: a {gen_desc.arch} generalist is not a trainable student family (edsr, rlfn, srvgg)")
+    extra = parse_set(args.sets)
     print(f"generalist: {gen_note}", flush=True)
 
     rows: list[dict] = [{"row": "bicubic", **bicubic_eval(test), "train_s": 0.0}]
@@ -260,7 +327,8 @@ def main() -> None:
     ema_rows: list[dict] = []
     for name, kw in variants:
         slug = name.split(" (")[0].replace(" ", "_").replace("-", "_")
-        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, synthetic=args.synthetic, **kw)
+        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, arch, extra,
+                           synthetic=args.synthetic, **kw)
         model = load_model(path, SCALE).model.eval()
         models[name] = model
         rows.append({"row": name, **evaluate(model, test), "train_s": secs})
@@ -277,7 +345,7 @@ def main() -> None:
     syn_ema, both_ema = ema_rows[0]["psnr"], ema_rows[-1]["psnr"]
     rows += ema_rows
     table = md_table(
-        ["model (srvgg:c32b8 x4)", "target PSNR (Y)", "SSIM (Y)", "Δ vs generalist", "train s"],
+        [f"model ({arch} x4)", "target PSNR (Y)", "SSIM (Y)", "Δ vs generalist", "train s"],
         [[r["row"], round(r["psnr"], 2), round(r["ssim"], 4),
           "" if r["row"] == "bicubic" else f"{r['psnr'] - gen_psnr:+.2f}", round(r["train_s"])] for r in rows],
     )
@@ -295,7 +363,7 @@ def main() -> None:
         for name, lr, _ in rs_items:
             write_image(rs_lr_dir / f"{name}.png", lr)
         path, secs = adapt(work / "pdd_real", gen_path, [rs_lr_dir, REALSET], args.real_iters, args.seed,
-                           synthetic=args.synthetic)
+                           arch, extra, synthetic=args.synthetic)
         pdd_real = load_model(path, SCALE).model.eval()
         r_gen, r_pdd, r_bic = evaluate(gen, rs_items), evaluate(pdd_real, rs_items), bicubic_eval(rs_items)
         r_cc = evaluate(pdd_real, rs_items, cc=True)
@@ -327,16 +395,22 @@ def main() -> None:
         )
 
     wall = time.perf_counter() - t_all
+    rc = load_distill_config(ROOT / "configs" / "distill" / "pdd_x4.yaml",
+                             {"teacher": str(gen_path), "data.path": [str(T91)], **extra})  # what the rows ran with
+    pc = rc.method_args
     md = (
         f"### {args.title}\n\n"
-        f"Target domain: FixedDegradation (aniso Gaussian σ=(2.0,0.8) θ=45°, bicubic ↓4, noise σ=5, JPEG q70) on B100; "
+        f"Target domain: FixedDegradation (aniso Gaussian σ=(2.0,0.8) θ=45°, bicubic ↓4, noise σ={args.noise:g}, "
+        f"JPEG q{args.jpeg}) on B100; "
         f"real-LR set = B100 first 50 images (no GT used), test = last 50 with GT; PSNR/SSIM on Y, crop 4. "
-        f"Generalist: {ARCH} from scratch on T91 with our Real-ESRGAN-style pipeline (batch 8, LR patch 32, "
-        f"Adam 1e-3 cosine), {gen_note}. Each fine-tune row: {args.ft_iters} it from the generalist, same seed, "
-        "Adam 5e-4 cosine, batch 8, LR patch 32, synthetic branch = T91 with "
-        + SYNTHETIC_TEXT[args.synthetic] + ", φ = fixed random conv net (VGG19 weights unavailable offline), EMA "
-        "configuration (decay 0.999, warm-up 5), weights: wavelet-L1 0.5, φ-L1 1, inter 100, intra 1 "
-        "(τ 0.1) — `configs/distill/pdd_x4.yaml`.\n\n"
+        f"Generalist: {gen_note}. Each fine-tune row: {args.ft_iters} it from the generalist, same seed, "
+        f"Adam {rc.train.lr:g} {rc.train.scheduler}, batch {rc.data.batch_size}, LR patch {rc.data.patch_size}, "
+        "synthetic branch = T91 with " + SYNTHETIC_TEXT[args.synthetic] + ", φ = "
+        + FEATURES_TEXT.get(pc["features"], pc["features"])
+        + f", {pc['mode']} configuration (decay {pc['ema_decay']:g}, warm-up {pc['warmup']}), weights: wavelet-L1 "
+        f"{pc['w_pix']:g}, φ-L1 {pc['w_percep']:g}, inter {pc['w_inter']:g}, intra {pc['w_intra']:g} "
+        f"(τ {pc['intra_tau']:g}) — `configs/distill/pdd_x4.yaml`"
+        + (f" with {', '.join(f'`{k}={v}`' for k, v in extra.items())}" if extra else "") + ".\n\n"
         + table + "\n\n" + verdict + real_md
         + "\n\nBudget: this whole benchmark (generalist included) is sized to minutes of 2 CPU cores — "
         "minutes, not the paper's 100k GPU iterations from a converged RRDBNet — so read it as a check that the "
