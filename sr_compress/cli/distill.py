@@ -33,7 +33,7 @@ def _method_name(method: str | None, config: str | None) -> str:
 @click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
               help="Recipe YAML (configs/distill/*.yaml); every flag below overrides it.")
 @click.option("--teacher", "-t", default=None, help="Teacher checkpoint path or zoo name.")
-@click.option("--student", "-s", default=None, help="Student spec, e.g. edsr:c32b4, rlfn:c32b4, srvgg:c32b8.")
+@click.option("--student", "-s", default=None, help="Student spec, e.g. edsr:c32b4, rlfn:c32b4, srvgg:c32b8, or 'teacher' (a trainable copy of it; PDD's default).")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (2, 3, 4).")
 @click.option("--data", "-d", multiple=True, help="Training HR folder(s); repeat or comma-separate.")
 @click.option("--val", multiple=True, help="Validation benchmark folder(s) (HR + LR_bicubic layout or HR only).")

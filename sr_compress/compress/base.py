@@ -87,6 +87,9 @@ class DistillMethod(ABC):
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     needs_data: ClassVar[bool] = True
     needs_teacher: ClassVar[bool] = True
+    # student spec used when the recipe names none; "teacher" = a trainable copy of the teacher
+    # (PDD's specialist starts as the generalist, so it must share its architecture)
+    default_student: ClassVar[str | None] = None
 
     def __init__(self, cfg: MethodConfig, scale: int) -> None:
         self.cfg = cfg

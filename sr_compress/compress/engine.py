@@ -86,6 +86,8 @@ def load_distill_config(path: str | Path | None, overrides: dict[str, Any] | Non
         data.pop(other)
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"{src}: '{method_name}' must be a mapping, got {type(section).__name__}")
+    if "student" not in data and method_cls.default_student:
+        data["student"] = method_cls.default_student
     cfg = from_dict(DistillConfig, data, src=src)
     method_cfg = from_dict(method_cls.Config, section or {}, src=src, prefix=f"{method_name}.")
     cfg.method_args = to_dict(method_cfg)
@@ -151,6 +153,20 @@ def _make_accelerator(cfg: DistillConfig) -> Any:
         return Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=not torch.cuda.is_available())
     except ValueError as err:  # e.g. fp16 requested on a CPU-only machine
         raise ConfigError(f"train.mixed_precision={cfg.train.mixed_precision!r}: {err}") from None
+
+
+TEACHER_SPEC = "teacher"  # student spec meaning "the teacher's own architecture and weights"
+
+
+def _copy_of_teacher(teacher_desc: Any) -> Any:
+    if teacher_desc is None:
+        raise ConfigError("student: teacher needs a method with a teacher (pass --teacher CKPT)")
+    desc = copy.deepcopy(teacher_desc)
+    desc.model.train()
+    for p in desc.model.parameters():
+        p.requires_grad_(True)
+    desc.source = f"copy of teacher {teacher_desc.source}"
+    return desc
 
 
 def _load_teacher(cfg: DistillConfig) -> Any:
@@ -334,7 +350,7 @@ def run_distillation(
     # ---- models
     method = build_method(cfg)
     teacher_desc = _load_teacher(cfg) if method.needs_teacher else None
-    student_desc = build_student(cfg.student, cfg.scale)
+    student_desc = _copy_of_teacher(teacher_desc) if cfg.student == TEACHER_SPEC else build_student(cfg.student, cfg.scale)
     if teacher_desc is not None and main:
         # summaries before any wrapping: params and MACs of the plain modules
         teacher_info = {**teacher_desc.summary(), "macs": _macs(teacher_desc, cfg.scale)}

@@ -21,8 +21,9 @@ def test_train_then_pdd_cli(tmp_path) -> None:
                        "--out", str(gen), "--no-progress"])
     assert rc == 0 and (gen / "student.pth").is_file()
     out = tmp_path / "pdd"
+    # no --student: PDD's specialist is a trainable copy of the generalist (student: teacher)
     rc = run_cli(cli, ["distill", "--method", "pdd", "--teacher", str(gen / "student.pth"),
-                       "--student", "srvgg:c8b2", "--scale", "4", "--data", str(hr), "--real-lr", str(real),
+                       "--scale", "4", "--data", str(hr), "--real-lr", str(real),
                        "--iterations", "4", "--batch-size", "2", "--patch-size", "16",
                        "--set", "pdd.warmup=1", "--set", "pdd.w_inter=100", "--set", "pdd.intra_tau=0.1",
                        "--out", str(out), "--no-progress"])
@@ -32,7 +33,9 @@ def test_train_then_pdd_cli(tmp_path) -> None:
 
     from sr_compress.models.load import load_model
 
-    student = load_model(out / "student.pth", 4).model.eval()
+    desc = load_model(out / "student.pth", 4)
+    assert desc.arch == "srvgg" and desc.hyperparams["num_feat"] == 8
+    student = desc.model.eval()
     with torch.no_grad():
         sr = student(torch.rand(1, 3, 12, 12))
     assert sr.shape == (1, 3, 48, 48) and torch.isfinite(sr).all()
@@ -85,3 +88,21 @@ def test_train_init_wrong_arch_is_a_clear_error(tmp_path, capsys) -> None:
     assert rc == 2
     err = capsys.readouterr().err
     assert "rlfn_s_x4.pth" in err and "rlfn:c48b6" in err
+
+
+def test_pdd_adapts_a_real_imdn_checkpoint(tmp_path) -> None:
+    """student: teacher copies any loadable architecture, e.g. the official IMDN x4, and saves it reloadable."""
+    from sr_compress.models.load import load_model
+
+    ckpt = shared_data("weights", "IMDN", "IMDN_x4.pth")
+    out = tmp_path / "pdd"
+    rc = run_cli(cli, ["distill", "--method", "pdd", "--teacher", str(ckpt), "--scale", "4",
+                       "--data", str(shared_data("benchmarks", "Set5", "HR")),
+                       "--real-lr", str(shared_data("realworld", "RealSRSet+5images")),
+                       "--iterations", "2", "--batch-size", "1", "--patch-size", "16", "--set", "pdd.warmup=0",
+                       "--out", str(out), "--no-progress"])
+    assert rc == 0
+    adapted, src = load_model(out / "student.pth", 4), load_model(ckpt, 4)
+    assert adapted.arch == "imdn" and adapted.params == src.params
+    a, b = adapted.model.state_dict(), src.model.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in b)  # trained, not just copied

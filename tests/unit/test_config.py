@@ -106,3 +106,13 @@ def test_read_yaml_errors(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert read_yaml(empty) == {}
+
+
+def test_pdd_student_defaults_to_a_copy_of_the_teacher() -> None:
+    from sr_compress.compress.engine import load_distill_config
+
+    cfg = load_distill_config(None, {"method": "pdd", "teacher": "g.pth", "data.path": ["hr"]})
+    assert cfg.student == "teacher"
+    cfg = load_distill_config(None, {"method": "pdd", "teacher": "g.pth", "data.path": ["hr"], "student": "srvgg:c8b2"})
+    assert cfg.student == "srvgg:c8b2"
+    assert load_distill_config(None, {"method": "kd", "teacher": "t.pth", "data.path": ["hr"]}).student == "edsr:c32b4"

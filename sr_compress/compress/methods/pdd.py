@@ -198,6 +198,7 @@ class PDD(DistillMethod):
     Config = PDDConfig
     needs_data = True
     needs_teacher = True
+    default_student = "teacher"
 
     def __init__(self, cfg: PDDConfig, scale: int) -> None:
         super().__init__(cfg, scale)
