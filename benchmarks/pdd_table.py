@@ -1,14 +1,22 @@
 """PDD controlled experiment: adapt a blind generalist to an unseen fixed degradation.
 
     flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/pdd_table.py
+    # the acceptance run (RESULTS.md pdd_table_noisy_target; generalist from configs/train/generalist_x4.yaml)
+    .venv/bin/python benchmarks/pdd_table.py --generalist runs/gen_long --ft-iters 364 --seeds 3 \
+        --noise 15 --jpeg 40 --section pdd_table_noisy_target
+    # which target makes a generalist worth adapting (RESULTS.md pdd_target_probe)
+    .venv/bin/python benchmarks/pdd_table.py --generalist runs/gen_long --probe
 
 1. Generalist: srvgg:c32b8 x4 trained from scratch on T91 with the Real-ESRGAN-style random
-   second-order degradation (``sr-compress train --degradation realesrgan``).
+   second-order degradation (``sr-compress train --degradation realesrgan``), or a reused run
+   (``--generalist DIR``, any student-family architecture).
 2. Target domain: ``FixedDegradation`` (anisotropic Gaussian σ=(2.0, 0.8) at 45°, bicubic ↓4,
-   Gaussian noise σ=5/255, JPEG q=70) applied to B100. The first half (sorted names) gives the
-   unpaired "real" LR set used for adaptation; the second half, with its GT, is the test set.
+   Gaussian noise σ=``--noise``/255 (default 5), JPEG q=``--jpeg`` (default 70)) applied to B100.
+   The first half (sorted names) gives the unpaired "real" LR set used for adaptation; the second
+   half, with its GT, is the test set.
 3. Rows, each fine-tuned from the generalist with the same iterations/seed: synthetic-only
-   (PDD's supervised terms alone), PDD inter-only, intra-only, both (EMA configuration).
+   (PDD's supervised terms alone), PDD inter-only, intra-only, both (EMA configuration); S and the
+   EMA network G of every run are evaluated. ``--seeds N`` re-runs synthetic-only and PDD (both).
 4. Real images: one more PDD run adapted (transductively, no GT used) on the LR of
    RealSR_V3_val_subset (↓4) + RealSRSet+5images; PSNR vs GT on RealSR, NIQE on RealSRSet,
    and a side-by-side picture generalist vs PDD.
