@@ -47,7 +47,7 @@ from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
 from sr_compress.data.io import list_images, read_uint8, write_image  # noqa: E402
 from sr_compress.metrics.sr import evaluate_pair  # noqa: E402
 from sr_compress.models.load import load_model  # noqa: E402
-from sr_compress.models.students import student_spec_for  # noqa: E402
+from sr_compress.models.students import STUDENT_FAMILIES, student_spec_for  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 T91 = DATA / "train" / "T91" / "HR"
@@ -172,6 +172,16 @@ def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, 
     return out / "student.pth", time.perf_counter() - t0
 
 
+def adapt_and_evaluate(
+    out: Path, teacher: Path, real_dir: Path, iters: int, seed: int, arch: str, extra: dict[str, object],
+    test: list, **pdd: object,
+) -> tuple[torch.nn.Module, float, dict[str, float], dict[str, float]]:
+    """One adaptation run on the B100 target: (S, train seconds, S's metrics, the EMA network's metrics)."""
+    path, secs = adapt(out, teacher, [real_dir], iters, seed, arch, extra, **pdd)
+    model = load_model(path, SCALE).model.eval()
+    return model, secs, evaluate(model, test), evaluate(ema_model(path.parent, model), test)
+
+
 def ema_model(run_dir: Path, student: torch.nn.Module) -> torch.nn.Module:
     """The run's EMA generalist G (what the official EMA recipe tests and saves as params_ema)."""
     import copy
@@ -255,11 +265,9 @@ def seed_replicates(
         seed = args.seed + k
         res: dict[str, float] = {"seed": seed}
         for key, kw in (("syn", {"w_inter": 0.0, "w_intra": 0.0}), ("pdd", {})):
-            path, _ = adapt(work / f"seed{seed}_{key}", gen_path, [real_dir], args.ft_iters, seed, arch, extra,
-                            synthetic=args.synthetic, **kw)
-            model = load_model(path, SCALE).model.eval()
-            res[f"{key}_s"] = evaluate(model, test)["psnr"]
-            res[f"{key}_ema"] = evaluate(ema_model(path.parent, model), test)["psnr"]
+            _, _, m_s, m_ema = adapt_and_evaluate(work / f"seed{seed}_{key}", gen_path, real_dir, args.ft_iters, seed,
+                                                  arch, extra, test, synthetic=args.synthetic, **kw)
+            res[f"{key}_s"], res[f"{key}_ema"] = m_s["psnr"], m_ema["psnr"]
         print(res, flush=True)
         per_seed.append(res)
     cols = ["syn_s", "pdd_s", "syn_ema", "pdd_ema"]
@@ -346,8 +354,9 @@ def main() -> None:
         args.gen_iters = int(gcfg["train"]["iterations"])
         init = gcfg.get("init")
         gen_note = (f"{gcfg['student']} " + (f"initialised from `{Path(init).name}`" if init else "from scratch")
-                    + f" and trained on T91 with our Real-ESRGAN-style pipeline (batch {gcfg['data']['batch_size']}, "
-                    f"LR patch {gcfg['data']['patch_size']}, Adam {gcfg['train']['lr']:g} cosine, "
+                    + f" and trained on T91 with degradation {gcfg['data'].get('degradation')} (batch "
+                    f"{gcfg['data']['batch_size']}, LR patch {gcfg['data']['patch_size']}, Adam {gcfg['train']['lr']:g} "
+                    f"{gcfg['train']['scheduler']}, "
                     f"{args.gen_iters} it, {gen_s:.0f} s), reused from `{args.generalist}`")
     else:
         gen_path, gen_s = train_generalist(work / "generalist", args.gen_iters, args.seed)
@@ -358,7 +367,8 @@ def main() -> None:
     gen = gen_desc.model.eval()
     arch = student_spec_for(gen_desc)
     if arch is None:
-        sys.exit(f"{gen_path}: a {gen_desc.arch} generalist is not a trainable student family (edsr, rlfn, srvgg)")
+        sys.exit(f"{gen_path}: a {gen_desc.arch} generalist is not a trainable student family "
+                 f"({', '.join(STUDENT_FAMILIES)})")
     extra = parse_set(args.sets)
     print(f"generalist: {gen_note}", flush=True)
 
@@ -375,13 +385,12 @@ def main() -> None:
     ema_rows: list[dict] = []
     for name, kw in variants:
         slug = name.split(" (")[0].replace(" ", "_").replace("-", "_")
-        path, secs = adapt(work / slug, gen_path, [real_dir], args.ft_iters, args.seed, arch, extra,
-                           synthetic=args.synthetic, **kw)
-        model = load_model(path, SCALE).model.eval()
+        model, secs, m_s, m_ema = adapt_and_evaluate(work / slug, gen_path, real_dir, args.ft_iters, args.seed,
+                                                     arch, extra, test, synthetic=args.synthetic, **kw)
         models[name] = model
-        rows.append({"row": name, **evaluate(model, test), "train_s": secs})
+        rows.append({"row": name, **m_s, "train_s": secs})
         print(rows[-1], flush=True)
-        ema_rows.append({"row": f"{name} — EMA G", **evaluate(ema_model(path.parent, model), test), "train_s": 0.0})
+        ema_rows.append({"row": f"{name} — EMA G", **m_ema, "train_s": 0.0})
         print(ema_rows[-1], flush=True)
 
     pdd_both = models["PDD (inter + intra)"]

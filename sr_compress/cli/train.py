@@ -70,13 +70,14 @@ def command(config: str | None, degradation: str | None, arch: str | None, init:
 
 def _arch_of(init: str, scale: int) -> str:
     from ..models.load import load_model
-    from ..models.students import student_spec_for
+    from ..models.students import STUDENT_FAMILIES, student_spec_for
 
     desc = load_model(init, scale)
     spec = student_spec_for(desc)
     if spec is None:
         raise UserInputError(
-            f"--init {init}: a {desc.arch} network is not one of the trainable families (edsr, rlfn, srvgg) "
+            f"--init {init}: a {desc.arch} network is not one of the trainable families "
+            f"({', '.join(STUDENT_FAMILIES)}) "
             "with matching settings; pass --arch with a student spec that has its weights' shapes"
         )
     return spec
