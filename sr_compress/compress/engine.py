@@ -160,7 +160,8 @@ TEACHER_SPEC = "teacher"  # student spec meaning "the teacher's own architecture
 
 def _copy_of_teacher(teacher_desc: Any) -> Any:
     if teacher_desc is None:
-        raise ConfigError("student: teacher needs a method with a teacher (pass --teacher CKPT)")
+        raise ConfigError("student: teacher copies the teacher, but this method loads none: use a method that "
+                          "takes --teacher CKPT (kd, dukd, datafree, pdd) or a student spec such as edsr:c32b4")
     desc = copy.deepcopy(teacher_desc)
     desc.model.train()
     for p in desc.model.parameters():
