@@ -45,7 +45,7 @@ from sr_compress.config import parse_set  # noqa: E402
 from sr_compress.data.degradations import FixedDegradation  # noqa: E402
 from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
 from sr_compress.data.io import list_images, read_uint8, write_image  # noqa: E402
-from sr_compress.metrics.sr import evaluate_pair  # noqa: E402
+from sr_compress.metrics.sr import evaluate_pair, rgb_to_y  # noqa: E402
 from sr_compress.models.load import load_model  # noqa: E402
 from sr_compress.models.students import STUDENT_FAMILIES, student_spec_for  # noqa: E402
 
@@ -108,20 +108,24 @@ def make_target(
     return real_dir, test
 
 
+def summarise(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean PSNR/SSIM (Y, crop SCALE) over (sr, hr) pairs, and ``ystd``: the mean ratio of the SR's
+    Y-channel standard deviation to the GT's (< 1: smoother / lower contrast than the GT)."""
+    res = [evaluate_pair(sr, hr, SCALE) for sr, hr in pairs]
+    ystd = [rgb_to_y(sr).std() / rgb_to_y(hr).std() for sr, hr in pairs]
+    return {"psnr": float(np.mean([r["psnr"] for r in res])), "ssim": float(np.mean([r["ssim"] for r in res])),
+            "ystd": float(np.mean(ystd))}
+
+
 def evaluate(
     model: torch.nn.Module, items: list[tuple[str, np.ndarray, np.ndarray]], cc: bool = False
 ) -> dict[str, float]:
     model.eval()
-    res = [evaluate_pair(upscale(model, lr, cc), hr, SCALE) for _, lr, hr in items]
-    return {"psnr": float(np.mean([r["psnr"] for r in res])), "ssim": float(np.mean([r["ssim"] for r in res]))}
+    return summarise([(upscale(model, lr, cc), hr) for _, lr, hr in items])
 
 
 def bicubic_eval(items: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
-    res = []
-    for _, lr, hr in items:
-        sr = to_u8(imresize(to_t(lr)[None], SCALE)[0])
-        res.append(evaluate_pair(sr, hr, SCALE))
-    return {"psnr": float(np.mean([r["psnr"] for r in res])), "ssim": float(np.mean([r["ssim"] for r in res]))}
+    return summarise([(to_u8(imresize(to_t(lr)[None], SCALE)[0]), hr) for _, lr, hr in items])
 
 
 def generalist_iters(budget_s: float, max_iters: int, batch: int = 8, patch: int = 32) -> tuple[int, float]:
@@ -237,22 +241,23 @@ def probe_targets(args: argparse.Namespace) -> None:
     rows, data = [], []
     for noise, q in PROBE_TARGETS:
         _, test = make_target(args.work / f"probe_{noise:g}_{q}", args.limit, noise, q)
-        res = {"bicubic": bicubic_eval(test)["psnr"], **{k: evaluate(m, test)["psnr"] for k, m in nets.items()}}
+        res = {"bicubic": bicubic_eval(test), **{k: evaluate(m, test) for k, m in nets.items()}}
         print(noise, q, res, flush=True)
-        rows.append([f"σ {noise:g}, JPEG q{q}", *(f"{v:.2f}" for v in res.values())])
+        rows.append([f"σ {noise:g}, JPEG q{q}", *(f"{v['psnr']:.2f} ({v['ystd']:.2f})" for v in res.values())])
         data.append({"noise": noise, "jpeg": q, **res})
     md = (
         "### Which target domain: bicubic vs a bicubic-trained network vs the blind generalist\n\n"
         "Test half of B100 (50 images) under FixedDegradation (aniso Gaussian σ=(2.0,0.8) θ=45°, bicubic ↓4) "
         "with four noise/JPEG levels; PSNR (Y, crop 4). Adapting a blind generalist is only worth it where it is "
-        "the better starting point, i.e. where it beats both bicubic and a network trained on clean bicubic LR.\n\n"
+        "the better starting point, i.e. where it beats both bicubic and a network trained on clean bicubic LR. "
+        "Each cell: PSNR (mean ratio of the output's Y standard deviation to the GT's; below 1 = smoother).\n\n"
         + md_table(["target", "bicubic", *nets], rows)
         + f"\n\nWall time {(time.perf_counter() - t0) / 60:.1f} min; {machine_line()}.\n"
         "Command: `.venv/bin/python benchmarks/pdd_table.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
     )
     print(md)
     if not args.no_write:
-        update_section("pdd_target_probe", md, {"rows": data})
+        update_section("pdd_target_probe" if args.section == "pdd_table" else args.section, md, {"rows": data})
 
 
 def seed_replicates(
@@ -306,7 +311,8 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true", help="only the controlled B100 experiment")
     ap.add_argument("--niqe-images", type=int, default=8)
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md (smoke runs)")
-    ap.add_argument("--section", default="pdd_table", help="RESULTS.md section to write")
+    ap.add_argument("--section", default="pdd_table",
+                    help="RESULTS.md section to write (--probe: default pdd_target_probe)")
     ap.add_argument("--synthetic", default="resize", choices=["resize", "realesrgan", "bicubic"],
                     help="degradation of PDD's synthetic branch (resize = the official recipe)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
