@@ -223,6 +223,20 @@ def side_by_side(gen: torch.nn.Module, pdd: torch.nn.Module, files: list[Path], 
     write_image(path, np.concatenate(rows, axis=0))
 
 
+def reused_generalist(run_dir: Path) -> tuple[str, int, float]:
+    """How a generalist run directory was trained (from its report.json): (text, iterations, seconds)."""
+    rep = json.loads((run_dir / "report.json").read_text())
+    secs = float(rep["metrics"]["train_time_s"]) if "metrics" in rep else float(rep.get("train_time_s", 0))
+    cfg = rep["config"]
+    iters = int(cfg["train"]["iterations"])
+    init = cfg.get("init")
+    text = (f"{cfg['student']} " + (f"initialised from `{Path(init).name}`" if init else "from scratch")
+            + f" and trained on T91 with degradation {cfg['data'].get('degradation')} (batch "
+            f"{cfg['data']['batch_size']}, LR patch {cfg['data']['patch_size']}, Adam {cfg['train']['lr']:g} "
+            f"{cfg['train']['scheduler']}, {iters} it, {secs:.0f} s), reused from `{run_dir}`")
+    return text, iters, secs
+
+
 PROBE_TARGETS = ((5.0, 70), (10.0, 50), (15.0, 40), (20.0, 30))
 BICUBIC_NET = DATA / "weights" / "RLFN" / "rlfn_s_x4.pth"
 
@@ -252,6 +266,7 @@ def probe_targets(args: argparse.Namespace) -> None:
         "the better starting point, i.e. where it beats both bicubic and a network trained on clean bicubic LR. "
         "Each cell: PSNR (mean ratio of the output's Y standard deviation to the GT's; below 1 = smoother).\n\n"
         + md_table(["target", "bicubic", *nets], rows)
+        + f"\n\nGeneralist: {reused_generalist(args.generalist)[0]}."
         + f"\n\nWall time {(time.perf_counter() - t0) / 60:.1f} min; {machine_line()}.\n"
         "Command: `.venv/bin/python benchmarks/pdd_table.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
     )
@@ -354,16 +369,7 @@ def main() -> None:
     if args.generalist is not None:
         # a generalist trained earlier by this script (train_generalist): its own report gives its budget
         gen_path = args.generalist / "student.pth"
-        rep = json.loads((args.generalist / "report.json").read_text())
-        gen_s = float(rep["metrics"]["train_time_s"]) if "metrics" in rep else float(rep.get("train_time_s", 0))
-        gcfg = rep["config"]
-        args.gen_iters = int(gcfg["train"]["iterations"])
-        init = gcfg.get("init")
-        gen_note = (f"{gcfg['student']} " + (f"initialised from `{Path(init).name}`" if init else "from scratch")
-                    + f" and trained on T91 with degradation {gcfg['data'].get('degradation')} (batch "
-                    f"{gcfg['data']['batch_size']}, LR patch {gcfg['data']['patch_size']}, Adam {gcfg['train']['lr']:g} "
-                    f"{gcfg['train']['scheduler']}, "
-                    f"{args.gen_iters} it, {gen_s:.0f} s), reused from `{args.generalist}`")
+        gen_note, args.gen_iters, gen_s = reused_generalist(args.generalist)
     else:
         gen_path, gen_s = train_generalist(work / "generalist", args.gen_iters, args.seed)
         gen_note = (f"{ARCH} from scratch on T91 with our Real-ESRGAN-style pipeline (batch 8, LR patch 32, "
