@@ -168,5 +168,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="CARN-M (Ahn et al. 2018): cascading residual network, mobile, multi-scale heads",
-    priority=10,
 ))

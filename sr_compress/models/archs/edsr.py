@@ -144,5 +144,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="EDSR (Lim et al. 2017), BasicSR key layout; the edsr:cCbB student",
-    priority=10,
 ))

@@ -128,5 +128,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="IMDN (Hui et al. 2019): information multi-distillation blocks with CCA",
-    priority=10,
 ))
