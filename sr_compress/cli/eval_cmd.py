@@ -49,9 +49,7 @@ def _load_upscaler(model: str, scale: int | None, device: str, tile: int | None)
         return runner_upscale_fn(runner, tile=tile), s, info
     from ..models.load import load_model
 
-    desc = load_model(model, scale=scale)
-    if scale is not None and desc.scale != scale:
-        raise UserInputError(f"{model}: the checkpoint is x{desc.scale}, but --scale is {scale}")
+    desc = load_model(model, scale=scale)  # raises unless desc.scale == scale
     info = {"model": str(model), "arch": desc.arch, "params": desc.params, "sha256": desc.source_sha256}
     return torch_upscale_fn(desc, device=device), desc.scale, info
 
