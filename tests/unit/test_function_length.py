@@ -8,6 +8,7 @@ held to the limit.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[2] / "sr_compress"
@@ -21,6 +22,7 @@ ALLOWLIST: dict[str, int] = {
 }
 
 
+@functools.cache
 def function_lengths() -> dict[str, int]:
     out: dict[str, int] = {}
 
