@@ -4,7 +4,8 @@ and ``sr-compress --help`` does not import torch to build it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
@@ -16,12 +17,12 @@ class RegistryChoice(click.Choice):
         self._names = names
         super().__init__((), case_sensitive=True)
 
-    @property  # type: ignore[override]
-    def choices(self) -> Sequence[str]:
+    @property
+    def choices(self) -> tuple[Any, ...]:
         return tuple(self._names())
 
     @choices.setter
-    def choices(self, value: Sequence[str]) -> None:
+    def choices(self, value: tuple[Any, ...]) -> None:
         pass  # click.Choice.__init__ assigns the (empty) static list; ours is always the registry's
 
 

@@ -73,7 +73,7 @@ def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: i
     zoom = max(1, 192 // c)
     tiles = []
     for label, img in outputs.items():
-        tile = Image.fromarray(img[y : y + c, x : x + c]).resize((c * zoom, c * zoom), Image.NEAREST)
+        tile = Image.fromarray(img[y : y + c, x : x + c]).resize((c * zoom, c * zoom), Image.Resampling.NEAREST)
         canvas = Image.new("RGB", (tile.width, tile.height + 18), "white")
         canvas.paste(tile, (0, 18))
         ImageDraw.Draw(canvas).text((4, 3), label, fill="black")

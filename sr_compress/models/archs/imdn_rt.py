@@ -51,7 +51,7 @@ class IMDBSpeed(nn.Module):
         self.act = nn.LeakyReLU(0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        split = (self.d, self.r)
+        split = [self.d, self.r]
         d1, r1 = torch.split(self.act(self.c1(x)), split, dim=1)
         d2, r2 = torch.split(self.act(self.c2(r1)), split, dim=1)
         d3, r3 = torch.split(self.act(self.c3(r2)), split, dim=1)
