@@ -55,6 +55,10 @@ class Registry(Generic[T]):
         """Keep ``name`` visible although its dependency is absent (``hint`` says what to install)."""
         self._items.setdefault(name, Missing(name, hint))
 
+    def add_named(self, item: T, attr: str = "name") -> T:
+        """Register ``item`` under its own ``item.name`` (usable as a class decorator)."""
+        return self.add(str(getattr(item, attr)), item)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form: ``@REG.register("kd")``."""
 

@@ -155,15 +155,8 @@ class DistillMethod(ABC):
 METHODS: Registry[type[DistillMethod]] = Registry(
     "distillation method", builtins="sr_compress.compress.builtin_methods"
 )
-
-
-def register_method(cls: type[DistillMethod]) -> type[DistillMethod]:
-    """Class decorator: register ``cls`` under ``cls.name``."""
-    return METHODS.add(cls.name, cls)
-
-
-def get_method(name: str) -> type[DistillMethod]:
-    return METHODS.get(name)
+register_method = METHODS.add_named  # class decorator: registers ``cls`` under ``cls.name``
+get_method = METHODS.get
 
 
 def list_methods() -> list[str]:

@@ -73,13 +73,8 @@ class ArchSpec:
 ARCHS: Registry[ArchSpec] = Registry("architecture", builtins="sr_compress.models.builtin_archs")
 
 
-def register_arch(spec: ArchSpec) -> ArchSpec:
-    """Add ``spec`` to the architecture registry (an arch module calls this at import)."""
-    return ARCHS.add(spec.name, spec)
-
-
-def get_arch(name: str) -> ArchSpec:
-    return ARCHS.get(name)
+register_arch = ARCHS.add_named  # an arch module calls register_arch(ArchSpec(name=...)) at import
+get_arch = ARCHS.get
 
 
 def iter_archs() -> Iterator[ArchSpec]:

@@ -339,15 +339,8 @@ class DatasetDistiller(ABC):
 DISTILLERS: Registry[type[DatasetDistiller]] = Registry(
     "dataset-distillation method", builtins="sr_compress.compress.datadistill.builtin"
 )
-
-
-def register_distiller(cls: type[DatasetDistiller]) -> type[DatasetDistiller]:
-    """Class decorator: register ``cls`` under ``cls.name``."""
-    return DISTILLERS.add(cls.name, cls)
-
-
-def get_distiller(name: str) -> type[DatasetDistiller]:
-    return DISTILLERS.get(name)
+register_distiller = DISTILLERS.add_named  # class decorator: registers ``cls`` under ``cls.name``
+get_distiller = DISTILLERS.get
 
 
 def list_distillers() -> list[str]:
