@@ -99,6 +99,10 @@ class Registry(Generic[T]):
         self._ensure_loaded()
         return [n for n, v in self._items.items() if include_missing or not isinstance(v, Missing)]
 
+    def sorted_names(self) -> list[str]:
+        """Registered names in alphabetical order (CLI lists that must not depend on import order)."""
+        return sorted(self.names())
+
     def items(self) -> Iterator[tuple[str, T]]:
         """(name, item) for every available item, in registration order."""
         self._ensure_loaded()

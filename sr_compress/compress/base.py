@@ -157,7 +157,4 @@ METHODS: Registry[type[DistillMethod]] = Registry(
 )
 register_method = METHODS.add_named  # class decorator: registers ``cls`` under ``cls.name``
 get_method = METHODS.get
-
-
-def list_methods() -> list[str]:
-    return sorted(METHODS.names())
+list_methods = METHODS.sorted_names

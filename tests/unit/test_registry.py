@@ -19,13 +19,16 @@ def test_order_duplicates_and_unknown_names() -> None:
     reg.add("b", 2)
     reg.register("a")(1)
     assert reg.names() == ["b", "a"] and list(reg.items()) == [("b", 2), ("a", 1)]
-    assert "a" in reg and "z" not in reg and len(reg) == 2 and reg.get("a") == 1
+    assert reg.sorted_names() == ["a", "b"]
+    named = type("Named", (), {"name": "c"})
+    assert reg.add_named(named) is named and reg.get("c") is named
+    assert "a" in reg and "z" not in reg and len(reg) == 3 and reg.get("a") == 1
     with pytest.raises(ValueError, match="widget 'a' registered twice"):
         reg.add("a", 3)
-    with pytest.raises(UserInputError, match=r"unknown widget 'z' \(known: b, a\)"):
+    with pytest.raises(UserInputError, match=r"unknown widget 'z' \(known: b, a, c\)"):
         reg.get("z")
     reg.remove("a")
-    assert reg.names() == ["b"]
+    assert reg.names() == ["b", "c"]
 
 
 def test_missing_entries_are_listed_and_say_what_to_install() -> None:

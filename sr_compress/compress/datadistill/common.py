@@ -341,10 +341,7 @@ DISTILLERS: Registry[type[DatasetDistiller]] = Registry(
 )
 register_distiller = DISTILLERS.add_named  # class decorator: registers ``cls`` under ``cls.name``
 get_distiller = DISTILLERS.get
-
-
-def list_distillers() -> list[str]:
-    return sorted(DISTILLERS.names())
+list_distillers = DISTILLERS.sorted_names
 
 
 # ---------------------------------------------------------------------------------------------
