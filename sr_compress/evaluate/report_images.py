@@ -41,7 +41,7 @@ def side_by_side(ref: np.ndarray, art: np.ndarray, path: str | Path, title: str,
     draw = ImageDraw.Draw(canvas)
     labels = ["PyTorch reference", "artifact", f"|error| (max {vmax * 255:.2f}/255)"]
     for i, (panel, label) in enumerate(zip(panels, labels)):
-        im = Image.fromarray(panel).resize((pw * zoom, ph * zoom), Image.NEAREST)
+        im = Image.fromarray(panel).resize((pw * zoom, ph * zoom), Image.Resampling.NEAREST)
         canvas.paste(im, (i * (pw * zoom + gap), head))
         draw.text((i * (pw * zoom + gap) + 2, 3), label, fill=(0, 0, 0))
     draw.text((2, 17), title[:120], fill=(90, 90, 90))
