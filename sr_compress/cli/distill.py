@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,11 @@ def command(method: str | None, config: str | None, teacher: str | None, student
             raise ConfigError("--out DIR is required under accelerate launch / torchrun "
                               "(every process must write the same run directory)")
         out = f"runs/distill/{cfg.method}-x{cfg.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
+    try:
+        result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
+    except KeyboardInterrupt:
+        _resume_hint(Path(out))
+        raise
     if not result.main_process:
         return
     if not result.completed:
@@ -121,3 +126,17 @@ def command(method: str | None, config: str | None, teacher: str | None, student
         click.echo(f"  {model:8s} {cells}")
     click.echo(f"report: {result.out_dir / 'report.md'}")
 
+
+
+def _resume_hint(out: Path) -> None:
+    """After Ctrl-C: the exact command that continues the run (its config.yaml has every option)."""
+    from ..compress.checkpoint import list_checkpoints
+
+    if os.environ.get("RANK", "0") != "0":  # one message per launch, not one per process
+        return
+    found = list_checkpoints(out / "checkpoints")
+    if not found:
+        click.echo(f"\ninterrupted: no checkpoint yet in {out}; run the same command again to start over", err=True)
+        return
+    click.echo(f"\ninterrupted; the last checkpoint is at iteration {found[-1][0]}. Continue with:\n"
+               f"  sr-compress distill --resume --out {shlex.quote(str(out))}", err=True)

@@ -37,7 +37,7 @@ from .base import DistillMethod, StepContext, get_method, list_methods
 from .checkpoint import (
     checkpoint_path,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest,
     prune,
     rng_state,
     save_atomic,
@@ -335,18 +335,17 @@ def run_distillation(
 
     ckpt_dir = out / "checkpoints"
     ckpt_file: Path | None = None
+    state: dict[str, Any] | None = None
     if resume:
-        ckpt_file = latest_checkpoint(ckpt_dir)
-        if ckpt_file is None:
+        found = load_latest(ckpt_dir)
+        if found is None:
             raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
+        ckpt_file, state = found
+        _check_resumable(cfg, state, ckpt_file, out)
     elif ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
         raise UserInputError(
             f"{out} already holds a run with checkpoints; pass --resume to continue it or choose another --out"
         )
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(cfg), sort_keys=False))
-    accelerator.wait_for_everyone()
 
     # ---- models
     method = build_method(cfg)
@@ -367,14 +366,17 @@ def run_distillation(
 
     # growth already done before the checkpoint must be replayed before loading its weights
     growth = sorted(set(method.growth_iterations()))
-    state = load_checkpoint(ckpt_file) if ckpt_file is not None else None
     start = int(state["iteration"]) if state is not None else 0
     for g in growth:
         if g < start:
             method.grow_student(student, g)
             student.to(device)
     if state is not None:
-        student.load_state_dict(state["student"])
+        try:
+            student.load_state_dict(state["student"])
+        except RuntimeError as err:  # e.g. a checkpoint written by another version of the student
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise CheckpointError(f"{ckpt_file}: does not fit the student {cfg.student} ({first[:160]})") from None
     student.train()
 
     ema = ModelEMA(student, tc.ema_decay) if tc.ema_decay > 0 else None
@@ -415,6 +417,12 @@ def run_distillation(
         batches = _batches(loader, device)
 
     validator = _Validator(cfg) if cfg.data.val else None
+    # the run directory appears only now that models and data are built: a run that fails to
+    # start leaves no config.yaml behind (and a refused --resume keeps the run's own)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(cfg), sort_keys=False))
+    accelerator.wait_for_everyone()
     train_log = _CsvLog(out / "log.csv", start) if main else None
     val_log = _CsvLog(out / "val.csv", start) if main else None
     end = total if stop_after is None else min(total, max(stop_after, start))
@@ -530,6 +538,21 @@ def run_distillation(
         )
     accelerator.wait_for_everyone()
     return RunResult(final_student, out, metrics, main_process=main)
+
+
+# keys whose change makes a checkpoint unusable (others, e.g. train.iterations, may change)
+_RUN_IDENTITY = ("method", "scale", "student")
+
+
+def _check_resumable(cfg: DistillConfig, state: dict[str, Any], ckpt_file: Path, out: Path) -> None:
+    saved = state.get("config") or {}
+    now = to_dict(cfg)
+    for key in _RUN_IDENTITY:
+        if key in saved and saved[key] != now[key]:
+            raise ConfigError(
+                f"--resume: {ckpt_file} was trained with {key}={saved[key]}, not {now[key]}; drop --{key} "
+                f"to continue the run, or start a new one with another --out than {out}"
+            )
 
 
 def _bind_prepared(method: DistillMethod, modules: dict[str, nn.Module],
