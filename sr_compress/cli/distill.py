@@ -32,7 +32,7 @@ def _method_name(method: str | None, config: str | None) -> str:
 @click.command("distill")
 @click.option("--method", "-m", default=None, help="scratch | kd | dukd | datafree | pdd (default: the config's).")
 @click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
-              help="Recipe YAML (configs/distill/*.yaml); every flag below overrides it.")
+              help="Recipe YAML or shipped recipe name (e.g. dukd_x4); every flag below overrides it.")
 @click.option("--teacher", "-t", default=None, help="Teacher checkpoint path or zoo name.")
 @click.option("--student", "-s", default=None, help="Student spec, e.g. edsr:c32b4, rlfn:c32b4, srvgg:c32b8, or 'teacher' (a trainable copy of it; PDD's default).")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (2, 3, 4).")
@@ -71,6 +71,10 @@ def command(method: str | None, config: str | None, teacher: str | None, student
 
     if resume and config is None and out is not None and (Path(out) / "config.yaml").is_file():
         config = str(Path(out) / "config.yaml")
+    if config is not None:
+        from ..recipes import resolve_recipe
+
+        config = str(resolve_recipe(config, "distill"))
     name = _method_name(method, config)
     overrides: dict[str, Any] = {
         "method": method,

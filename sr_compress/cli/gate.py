@@ -11,7 +11,7 @@ import click
 @click.command("gate")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True,
-              help="Gate spec YAML (e.g. configs/gates/default.yaml).")
+              help="Gate spec YAML or shipped name (default, student_x4).")
 @click.option("--data", "data", multiple=True, help="Dataset folder(s); overrides the spec's 'data'.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the checks here.")
 def command(directory: Path, spec_path: Path, data: tuple[str, ...], json_path: Path | None) -> None:
@@ -20,6 +20,9 @@ def command(directory: Path, spec_path: Path, data: tuple[str, ...], json_path: 
     from ..evaluate.gate import load_spec, render_checks, run_gate
     from .validate import split_paths
 
+    from ..recipes import resolve_recipe
+
+    spec_path = resolve_recipe(spec_path, "gates", option="--spec")
     spec = load_spec(spec_path)
     result = run_gate(directory, spec, split_paths(data) or None, spec_path=spec_path)
     click.echo(render_checks(result))
