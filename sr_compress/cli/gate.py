@@ -18,9 +18,8 @@ def command(directory: Path, spec_path: Path, data: tuple[str, ...], json_path: 
     """Run the checks of --spec on the export DIRECTORY; exit 1 if any fails."""
     from ..errors import GateFailed
     from ..evaluate.gate import load_spec, render_checks, run_gate
-    from .validate import split_paths
-
     from ..recipes import resolve_recipe
+    from .validate import split_paths
 
     spec_path = resolve_recipe(spec_path, "gates", option="--spec")
     spec = load_spec(spec_path)
