@@ -417,6 +417,11 @@ def run_distillation(
         batches = _batches(loader, device)
 
     validator = _Validator(cfg) if cfg.data.val else None
+    warnings: list[str] = []
+    ema_msg = ema_warning(tc.ema_decay, total)
+    if ema_msg is not None and main:
+        log.warning(ema_msg)
+        warnings.append(ema_msg)
     # the run directory appears only now that models and data are built: a run that fails to
     # start leaves no config.yaml behind (and a refused --resume keeps the run's own)
     if main:
@@ -522,7 +527,11 @@ def run_distillation(
             if teacher_w is not None:
                 final_table["teacher"] = validator.run(_model_fn(teacher_desc, teacher_w, device), full=True)
             final_table["bicubic"] = validator.run("bicubic", full=True)
+        for msg in _below_bicubic(final_table):
+            log.warning(msg)
+            warnings.append(msg)
         metrics["final"] = final_table
+        metrics["warnings"] = warnings
         metrics["extras"] = method.finalize(out)  # method report extras (e.g. DFSR generated grid)
         from .report import write_report
 
@@ -633,6 +642,30 @@ def _final_student(accelerator: Any, desc: Any, student_w: nn.Module, ema: Model
     final.model = model
     final.hyperparams = hp
     return final
+
+
+def ema_warning(decay: float, iterations: int) -> str | None:
+    """Why an EMA this slow exports (nearly) the initial weights, or None when it averages.
+
+    After ``n`` updates the EMA still holds ``decay**n`` of the initial weights (no warm-up):
+    above a half, the exported student is mostly untrained.
+    """
+    if decay <= 0:
+        return None
+    kept = decay ** iterations
+    if kept <= 0.5:
+        return None
+    useful = 0.05 ** (1.0 / iterations)  # a decay that keeps <= 5% of the initial weights
+    return (f"EMA decay {decay:g} over {iterations} iterations keeps {kept:.0%} of the initial weights: the "
+            f"exported student (the EMA) is nearly untrained; train >= {math.ceil(math.log(0.05) / math.log(decay))} "
+            f"iterations, or pass --ema {useful:.3g} or lower (--ema 0 disables it)")
+
+
+def _below_bicubic(final_table: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    student, bicubic = final_table.get("student", {}), final_table.get("bicubic", {})
+    return [f"the final student is below bicubic on {name}: {r['psnr']:.2f} dB vs {bicubic[name]['psnr']:.2f} dB "
+            "(undertrained or diverged: more iterations, another --lr, or check the EMA)"
+            for name, r in student.items() if name in bicubic and r["psnr"] < bicubic[name]["psnr"]]
 
 
 def resolve_iterations_hint(cfg: DistillConfig) -> str:
