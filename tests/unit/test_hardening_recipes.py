@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from sr_compress.cli import cli, run_cli
 from sr_compress.errors import ConfigError
