@@ -95,8 +95,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         # weights_only refusals (a global, a __reduce__ payload) land here; nothing was executed
-        detail = str(err).splitlines()
-        glob = next((ln.strip() for ln in detail if "GLOBAL" in ln or "Unsupported" in ln), "")
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        glob = f"needs {found.group(1)}" if found else ""
         raise UnsafeCheckpoint(
             f"refusing to load training checkpoint {path}: it pickles Python objects that could run code"
             f"{' (' + glob + ')' if glob else ''}; delete it (or the run folder) if you did not write it"
