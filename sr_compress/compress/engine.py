@@ -139,6 +139,22 @@ def _unwrap(accelerator: Any, model: nn.Module) -> nn.Module:
     return accelerator.unwrap_model(model)
 
 
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
+CPU_LAUNCH_HINT = ("for N CPU processes (gloo) run `accelerate launch --multi_gpu --num_processes N -m "
+                   "sr_compress.cli distill ...` (CUDA_VISIBLE_DEVICES= on a GPU machine) or `torchrun "
+                   "--nproc_per_node N -m sr_compress.cli distill ...`")
+
+
+def _check_launch() -> None:
+    """``accelerate launch --cpu --num_processes N`` without mpirun starts ONE process (accelerate
+    uses mpirun for multi-CPU) that would silently train alone; its trace: a rendezvous address
+    but no WORLD_SIZE."""
+    env = os.environ
+    if (env.get("ACCELERATE_USE_CPU", "").lower() in ("true", "1", "yes") and env.get("MASTER_ADDR")
+            and not env.get("WORLD_SIZE") and not any(k in env for k in _MPI_SIZE_VARS)):
+        raise ConfigError(f"`accelerate launch --cpu --num_processes N` starts only one process here; {CPU_LAUNCH_HINT}")
+
+
 def _make_accelerator(cfg: DistillConfig) -> Any:
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -146,6 +162,7 @@ def _make_accelerator(cfg: DistillConfig) -> Any:
     # accelerate keeps one process-wide state and refuses a second Accelerator with another
     # precision; runs made one after another in one process (benchmarks, pipelines, tests) may
     # differ. Only the precision part is dropped: the process group (PartialState) is kept.
+    _check_launch()
     state = AcceleratorState._shared_state
     if state and str(state.get("_mixed_precision", cfg.train.mixed_precision)) != cfg.train.mixed_precision:
         AcceleratorState._reset_state(reset_partial_state=False)
