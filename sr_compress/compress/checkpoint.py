@@ -85,6 +85,9 @@ def prune(ckpt_dir: Path, keep: int) -> None:
         p.unlink(missing_ok=True)
 
 
+_REQUIRED = ("iteration", "student", "optimizer", "rng")
+
+
 class UnsafeCheckpoint(CheckpointError):
     """The file needs more than tensors and plain types to load: it is refused, never retried."""
 
@@ -104,8 +107,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - truncated zip, bad magic, I/O: the file is unreadable
         msg = " ".join(str(err).split())[:160]
         raise CheckpointError(f"{path}: cannot read training checkpoint ({msg}); delete it to restart") from None
-    if not isinstance(state, dict) or "iteration" not in state:
-        raise CheckpointError(f"{path}: not a training checkpoint of sr-compress (no 'iteration'); delete it")
+    missing = [k for k in _REQUIRED if k not in state] if isinstance(state, dict) else list(_REQUIRED)
+    if missing:
+        raise CheckpointError(f"{path}: not a training checkpoint of sr-compress (no {', '.join(missing)}); "
+                              "delete it")
     return state
 
 
