@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ def list_cmd(as_json: bool, cache: str | None) -> None:
     """List zoo models (name, arch, scale, published Set5 PSNR, checksum status, cached: yes/local/no)."""
     from ..models.zoo import ZOO, cache_state
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in ZOO.values():
         cached = cache_state(e, cache)
         rows.append({"name": e.name, "arch": e.arch, "scale": e.scale, "set5_psnr": e.set5_psnr,

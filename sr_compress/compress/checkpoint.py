@@ -127,8 +127,8 @@ def load_latest(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
         except CheckpointError as err:
             skipped.append((p, err))
             continue
-        for bad, err in skipped:
-            log.warning("skipping unreadable checkpoint %s, resuming from %s instead (%s)", bad, p.name, err)
+        for bad, why in skipped:
+            log.warning("skipping unreadable checkpoint %s, resuming from %s instead (%s)", bad, p.name, why)
         return p, state
     if skipped:
         raise skipped[0][1]
