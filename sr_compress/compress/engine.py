@@ -404,10 +404,12 @@ def run_distillation(
             ema.load_state_dict(state["ema"])
         extra_m, extra_o = method.extra_modules(), method.extra_optimizers()
         for name, mod in extra_m.items():
-            if name not in state["extra_modules"]:
+            if name not in state.get("extra_modules", {}):
                 raise CheckpointError(f"{ckpt_file}: no state for module '{name}' of method '{cfg.method}'")
             mod.load_state_dict(state["extra_modules"][name])
         for name, opt in extra_o.items():
+            if name not in state.get("extra_optimizers", {}):
+                raise CheckpointError(f"{ckpt_file}: no state for optimizer '{name}' of method '{cfg.method}'")
             opt.load_state_dict(state["extra_optimizers"][name])
         method.load_state_dict(state.get("method", {}))
 
@@ -673,7 +675,7 @@ def ema_warning(decay: float, iterations: int) -> str | None:
     if kept <= 0.5:
         return None
     useful = 0.05 ** (1.0 / iterations)  # a decay that keeps <= 5% of the initial weights
-    return (f"EMA decay {decay:g} over {iterations} iterations keeps {kept:.0%} of the initial weights: the "
+    return (f"EMA decay {decay:g} over {iterations} iterations keeps {kept:.1%} of the initial weights: the "
             f"exported student (the EMA) is nearly untrained; train >= {math.ceil(math.log(0.05) / math.log(decay))} "
             f"iterations, or pass --ema {useful:.3g} or lower (--ema 0 disables it)")
 

@@ -13,7 +13,7 @@ from .test_engine import _one_thread, make_images, tiny_overrides  # noqa: F401 
 
 def test_ema_warning_rule() -> None:
     msg = ema_warning(0.999, 20)
-    assert msg is not None and "0.999" in msg and "20 iterations" in msg and "98%" in msg
+    assert msg is not None and "0.999" in msg and "20 iterations" in msg and "98.0%" in msg
     assert ema_warning(0.999, 20000) is None
     assert ema_warning(0.0, 5) is None
 
