@@ -51,8 +51,9 @@ class LazyGroup(click.Group):
 
 def suggest_verb(name: str) -> str:
     """'did you mean ...' for a mistyped verb (closest by spelling, or a verb it starts with)."""
-    close = difflib.get_close_matches(name, VERBS, n=2, cutoff=0.6)
-    close += [v for v in VERBS if v not in close and (name.startswith(v) or v.startswith(name))]
+    # a verb the word starts with (evaluate -> eval) beats one that is merely spelt alike (validate)
+    close = sorted((v for v in VERBS if name.startswith(v) or v.startswith(name)), key=len)
+    close += [v for v in difflib.get_close_matches(name, VERBS, n=2, cutoff=0.6) if v not in close]
     if close:
         return "did you mean " + " or ".join(f"'{v}'" for v in close[:2]) + "?"
     return "commands: " + ", ".join(sorted(VERBS))

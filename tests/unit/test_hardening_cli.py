@@ -19,7 +19,7 @@ from sr_compress.models.students import build_student
 def test_unknown_verb_suggests_closest(typed: str, meant: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(cli, [typed]) == 2
     err = capsys.readouterr().err
-    assert f"'{meant}'" in err and typed in err, err
+    assert f"did you mean '{meant}'" in err and typed in err, err
 
 
 def test_unknown_verb_without_match_lists_verbs(capsys: pytest.CaptureFixture[str]) -> None:
