@@ -7,6 +7,7 @@ broken optional dependency cannot break unrelated verbs.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -39,6 +40,23 @@ class LazyGroup(click.Group):
         if module is None:
             return None
         return importlib.import_module(f"{__name__}.{module}").command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                              list[str]]:
+        name = args[0] if args else ""
+        if args and name not in VERBS and not name.startswith("-"):
+            raise click.UsageError(f"no such command '{name}'; {suggest_verb(name)}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+def suggest_verb(name: str) -> str:
+    """'did you mean ...' for a mistyped verb (closest by spelling, or a verb it starts with)."""
+    # a verb the word starts with (evaluate -> eval) beats one that is merely spelt alike (validate)
+    close = sorted((v for v in VERBS if name.startswith(v) or v.startswith(name)), key=len)
+    close += [v for v in difflib.get_close_matches(name, VERBS, n=2, cutoff=0.6) if v not in close]
+    if close:
+        return "did you mean " + " or ".join(f"'{v}'" for v in close[:2]) + "?"
+    return "commands: " + ", ".join(sorted(VERBS))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

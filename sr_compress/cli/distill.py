@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def _method_name(method: str | None, config: str | None) -> str:
 @click.option("--method", "-m", type=RegistryChoice(methods), default=None,
               help="Distillation method (default: the config's).")
 @click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
-              help="Recipe YAML (configs/distill/*.yaml); every flag below overrides it.")
+              help="Recipe YAML or shipped recipe name (e.g. dukd_x4); every flag below overrides it.")
 @click.option("--teacher", "-t", default=None, help="Teacher checkpoint path or zoo name.")
 @click.option("--student", "-s", default=None, help="Student spec, e.g. edsr:c32b4, rlfn:c32b4, srvgg:c32b8, or 'teacher' (a trainable copy of it; PDD's default).")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (2, 3, 4).")
@@ -72,6 +73,10 @@ def command(method: str | None, config: str | None, teacher: str | None, student
 
     if resume and config is None and out is not None and (Path(out) / "config.yaml").is_file():
         config = str(Path(out) / "config.yaml")
+    if config is not None:
+        from ..recipes import resolve_recipe
+
+        config = str(resolve_recipe(config, "distill"))
     name = _method_name(method, config)
     overrides: dict[str, Any] = {
         "method": method,
@@ -109,7 +114,11 @@ def command(method: str | None, config: str | None, teacher: str | None, student
             raise ConfigError("--out DIR is required under accelerate launch / torchrun "
                               "(every process must write the same run directory)")
         out = f"runs/distill/{cfg.method}-x{cfg.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
+    try:
+        result = run_distillation(cfg, Path(out), resume=resume, progress=not no_progress)
+    except KeyboardInterrupt:
+        _resume_hint(Path(out))
+        raise
     if not result.main_process:
         return
     if not result.completed:
@@ -123,3 +132,17 @@ def command(method: str | None, config: str | None, teacher: str | None, student
         click.echo(f"  {model:8s} {cells}")
     click.echo(f"report: {result.out_dir / 'report.md'}")
 
+
+
+def _resume_hint(out: Path) -> None:
+    """After Ctrl-C: the exact command that continues the run (its config.yaml has every option)."""
+    from ..compress.checkpoint import list_checkpoints
+
+    if os.environ.get("RANK", "0") != "0":  # one message per launch, not one per process
+        return
+    found = list_checkpoints(out / "checkpoints")
+    if not found:
+        click.echo(f"\ninterrupted: no checkpoint yet in {out}; run the same command again to start over", err=True)
+        return
+    click.echo(f"\ninterrupted; the last checkpoint is at iteration {found[-1][0]}. Continue with:\n"
+               f"  sr-compress distill --resume --out {shlex.quote(str(out))}", err=True)

@@ -11,15 +11,17 @@ import click
 @click.command("gate")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True,
-              help="Gate spec YAML (e.g. configs/gates/default.yaml).")
+              help="Gate spec YAML or shipped name (default, student_x4).")
 @click.option("--data", "data", multiple=True, help="Dataset folder(s); overrides the spec's 'data'.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the checks here.")
 def command(directory: Path, spec_path: Path, data: tuple[str, ...], json_path: Path | None) -> None:
     """Run the checks of --spec on the export DIRECTORY; exit 1 if any fails."""
     from ..errors import GateFailed
     from ..evaluate.gate import load_spec, render_checks, run_gate
+    from ..recipes import resolve_recipe
     from .validate import split_paths
 
+    spec_path = resolve_recipe(spec_path, "gates", option="--spec")
     spec = load_spec(spec_path)
     result = run_gate(directory, spec, split_paths(data) or None, spec_path=spec_path)
     click.echo(render_checks(result))

@@ -17,7 +17,9 @@ import click
 def command(config: Path, out: Path | None, teacher: str | None, iterations: int | None, force: bool) -> None:
     """Run a whole pipeline from CONFIG (configs/pipeline/*.yaml) in one run directory."""
     from ..pipeline.runner import load_pipeline_config, run_pipeline
+    from ..recipes import resolve_recipe
 
+    config = resolve_recipe(config, "pipeline", option="CONFIG")
     cfg = load_pipeline_config(config, {"teacher.checkpoint": teacher})
     if iterations is not None:
         cfg.distill.overrides = {**cfg.distill.overrides, "train.iterations": iterations}

@@ -17,7 +17,7 @@ from ._choices import RegistryChoice, degradations
 
 @click.command("train")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-              help="YAML recipe (e.g. configs/train/generalist_x4.yaml); flags override it.")
+              help="YAML recipe or shipped recipe name (e.g. generalist_x4); flags override it.")
 @click.option("--degradation", type=RegistryChoice(degradations), default=None,
               help="How LR inputs are synthesised from HR crops (default realesrgan).")
 @click.option("--arch", default=None, help="Network spec, e.g. srvgg:c32b8, edsr:c32b4.")
@@ -43,6 +43,10 @@ def command(config: str | None, degradation: str | None, arch: str | None, init:
     from ..compress.engine import load_distill_config, run_distillation
     from ..config import read_yaml
 
+    if config:
+        from ..recipes import resolve_recipe
+
+        config = str(resolve_recipe(config, ("train", "distill")))
     base = read_yaml(config) if config else {}
     if base.get("method", "scratch") != "scratch":
         raise UserInputError(f"{config}: 'method' must be scratch for sr-compress train (use sr-compress distill)")

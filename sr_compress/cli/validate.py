@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -26,22 +25,11 @@ def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: i
     """Run every artifact in DIRECTORY and the PyTorch reference on --data; write validation.md/json."""
     import torch
 
-    from ..evaluate.validate import validate_export
+    from ..evaluate.validate import render_console, validate_export
 
     if threads:
         torch.set_num_threads(threads)
     res = validate_export(directory, split_paths(data), tile, overlap, threads, only=list(artifacts) or None)
-    head = f"{'artifact':<16} {'dataset':<12} {'PSNR-Y':>8} {'drop dB':>9} {'vs ref':>7} {'max abs':>9} {'NaN':>4}"
-    click.echo(head)
-    click.echo("-" * len(head))
-    for ds, r in res["reference"].items():
-        click.echo(f"{'pytorch':<16} {ds:<12} {r['psnr']:>8.4f} {0:>9.4f} {'inf':>7} {0:>9.5f} {0:>4}")
-    for a in res["artifacts"]:
-        for ds, d in a["datasets"].items():
-            vs = "inf" if math.isinf(d["psnr_vs_ref"]) else f"{d['psnr_vs_ref']:.2f}"
-            click.echo(f"{a['name']:<16} {ds:<12} {d['psnr']:>8.4f} {d['drop_db']:>+9.4f} {vs:>7} "
-                       f"{d['max_abs']:>9.5f} {d['nonfinite']:>4}")
-    for s in res["skipped"]:
-        click.echo(f"skipped {s['artifact']}: {s['reason']}")
+    click.echo(render_console(res))
     click.echo(f"wrote {Path(directory) / 'validation.md'}, validation.json"
                + (f", {res['worst_image']['png']}" if "worst_image" in res else ""))

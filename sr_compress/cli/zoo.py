@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -14,13 +15,15 @@ def command() -> None:
 
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-def list_cmd(as_json: bool) -> None:
-    """List zoo models (name, arch, scale, published Set5 PSNR, checksum status, cached)."""
-    from ..models.zoo import ZOO, cache_dir
+@click.option("--cache-dir", "cache", type=click.Path(file_okay=False), default=None,
+              help="Cache folder to look in (as for fetch; default: $SR_COMPRESS_CACHE/zoo or ~/.cache/sr-compress/zoo).")
+def list_cmd(as_json: bool, cache: str | None) -> None:
+    """List zoo models (name, arch, scale, published Set5 PSNR, checksum status, cached: yes/local/no)."""
+    from ..models.zoo import ZOO, cache_state
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in ZOO.values():
-        cached = (cache_dir() / e.file_name).is_file()
+        cached = cache_state(e, cache)
         rows.append({"name": e.name, "arch": e.arch, "scale": e.scale, "set5_psnr": e.set5_psnr,
                      "sha256": e.sha256, "sha256_prefix": e.sha256_prefix, "cached": cached, "url": e.url,
                      "description": e.description})
@@ -33,7 +36,7 @@ def list_cmd(as_json: bool) -> None:
         sha = r["sha256"][:8] if r["sha256"] else (f"{r['sha256_prefix']}*" if r["sha256_prefix"] else "unknown")
         psnr = f"{r['set5_psnr']:.2f}" if r["set5_psnr"] else "-"
         click.echo(f"{r['name']:<22} {r['arch']:<16} {'x' + str(r['scale']):>5} {psnr:>6}  {sha:<10} "
-                   f"{'yes' if r['cached'] else 'no':<6} {r['description']}")
+                   f"{r['cached']:<6} {r['description']}")
 
 
 @command.command("fetch")

@@ -37,7 +37,7 @@ from .base import DistillMethod, StepContext, get_method, list_methods
 from .checkpoint import (
     checkpoint_path,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest,
     prune,
     rng_state,
     save_atomic,
@@ -139,6 +139,22 @@ def _unwrap(accelerator: Any, model: nn.Module) -> nn.Module:
     return accelerator.unwrap_model(model)
 
 
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
+CPU_LAUNCH_HINT = ("for N CPU processes (gloo) run `accelerate launch --multi_gpu --num_processes N -m "
+                   "sr_compress.cli distill ...` (CUDA_VISIBLE_DEVICES= on a GPU machine) or `torchrun "
+                   "--nproc_per_node N -m sr_compress.cli distill ...`")
+
+
+def _check_launch() -> None:
+    """``accelerate launch --cpu --num_processes N`` without mpirun starts ONE process (accelerate
+    uses mpirun for multi-CPU) that would silently train alone; its trace: a rendezvous address
+    but no WORLD_SIZE."""
+    env = os.environ
+    if (env.get("ACCELERATE_USE_CPU", "").lower() in ("true", "1", "yes") and env.get("MASTER_ADDR")
+            and not env.get("WORLD_SIZE") and not any(k in env for k in _MPI_SIZE_VARS)):
+        raise ConfigError(f"`accelerate launch --cpu --num_processes N` starts only one process here; {CPU_LAUNCH_HINT}")
+
+
 def _make_accelerator(cfg: DistillConfig) -> Any:
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -146,6 +162,7 @@ def _make_accelerator(cfg: DistillConfig) -> Any:
     # accelerate keeps one process-wide state and refuses a second Accelerator with another
     # precision; runs made one after another in one process (benchmarks, pipelines, tests) may
     # differ. Only the precision part is dropped: the process group (PartialState) is kept.
+    _check_launch()
     state = AcceleratorState._shared_state
     if state and str(state.get("_mixed_precision", cfg.train.mixed_precision)) != cfg.train.mixed_precision:
         AcceleratorState._reset_state(reset_partial_state=False)
@@ -331,18 +348,17 @@ def run_distillation(
 
     ckpt_dir = out / "checkpoints"
     ckpt_file: Path | None = None
+    state: dict[str, Any] | None = None
     if resume:
-        ckpt_file = latest_checkpoint(ckpt_dir)
-        if ckpt_file is None:
+        found = load_latest(ckpt_dir)
+        if found is None:
             raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
+        ckpt_file, state = found
+        _check_resumable(cfg, state, ckpt_file, out)
     elif ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
         raise UserInputError(
             f"{out} already holds a run with checkpoints; pass --resume to continue it or choose another --out"
         )
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(cfg), sort_keys=False))
-    accelerator.wait_for_everyone()
 
     # ---- models
     method = build_method(cfg)
@@ -363,14 +379,17 @@ def run_distillation(
 
     # growth already done before the checkpoint must be replayed before loading its weights
     growth = sorted(set(method.growth_iterations()))
-    state = load_checkpoint(ckpt_file) if ckpt_file is not None else None
     start = int(state["iteration"]) if state is not None else 0
     for g in growth:
         if g < start:
             method.grow_student(student, g)
             student.to(device)
     if state is not None:
-        student.load_state_dict(state["student"])
+        try:
+            student.load_state_dict(state["student"])
+        except RuntimeError as err:  # e.g. a checkpoint written by another version of the student
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise CheckpointError(f"{ckpt_file}: does not fit the student {cfg.student} ({first[:160]})") from None
     student.train()
 
     ema = ModelEMA(student, tc.ema_decay) if tc.ema_decay > 0 else None
@@ -381,10 +400,12 @@ def run_distillation(
             ema.load_state_dict(state["ema"])
         extra_m, extra_o = method.extra_modules(), method.extra_optimizers()
         for name, mod in extra_m.items():
-            if name not in state["extra_modules"]:
+            if name not in state.get("extra_modules", {}):
                 raise CheckpointError(f"{ckpt_file}: no state for module '{name}' of method '{cfg.method}'")
             mod.load_state_dict(state["extra_modules"][name])
         for name, opt in extra_o.items():
+            if name not in state.get("extra_optimizers", {}):
+                raise CheckpointError(f"{ckpt_file}: no state for optimizer '{name}' of method '{cfg.method}'")
             opt.load_state_dict(state["extra_optimizers"][name])
         method.load_state_dict(state.get("method", {}))
 
@@ -411,6 +432,17 @@ def run_distillation(
         batches = _batches(loader, device)
 
     validator = _Validator(cfg) if cfg.data.val else None
+    warnings: list[str] = []
+    ema_msg = ema_warning(tc.ema_decay, total)
+    if ema_msg is not None and main:
+        log.warning(ema_msg)
+        warnings.append(ema_msg)
+    # the run directory appears only now that models and data are built: a run that fails to
+    # start leaves no config.yaml behind (and a refused --resume keeps the run's own)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(cfg), sort_keys=False))
+    accelerator.wait_for_everyone()
     train_log = _CsvLog(out / "log.csv", start) if main else None
     val_log = _CsvLog(out / "val.csv", start) if main else None
     end = total if stop_after is None else min(total, max(stop_after, start))
@@ -507,7 +539,11 @@ def run_distillation(
             if teacher_w is not None:
                 final_table["teacher"] = validator.run(_model_fn(teacher_desc, teacher_w, device), full=True)
             final_table["bicubic"] = validator.run("bicubic", full=True)
+        for msg in _below_bicubic(final_table):
+            log.warning(msg)
+            warnings.append(msg)
         metrics["final"] = final_table
+        metrics["warnings"] = warnings
         metrics["extras"] = method.finalize(out)  # method report extras (e.g. DFSR generated grid)
         from .report import write_report
 
@@ -523,6 +559,21 @@ def run_distillation(
         )
     accelerator.wait_for_everyone()
     return RunResult(final_student, out, metrics, main_process=main)
+
+
+# keys whose change makes a checkpoint unusable (others, e.g. train.iterations, may change)
+_RUN_IDENTITY = ("method", "scale", "student")
+
+
+def _check_resumable(cfg: DistillConfig, state: dict[str, Any], ckpt_file: Path, out: Path) -> None:
+    saved = state.get("config") or {}
+    now = to_dict(cfg)
+    for key in _RUN_IDENTITY:
+        if key in saved and saved[key] != now[key]:
+            raise ConfigError(
+                f"--resume: {ckpt_file} was trained with {key}={saved[key]}, not {now[key]}; drop --{key} "
+                f"to continue the run, or start a new one with another --out than {out}"
+            )
 
 
 def _bind_prepared(method: DistillMethod, modules: dict[str, nn.Module],
@@ -603,6 +654,30 @@ def _final_student(accelerator: Any, desc: Any, student_w: nn.Module, ema: Model
     final.model = model
     final.hyperparams = hp
     return final
+
+
+def ema_warning(decay: float, iterations: int) -> str | None:
+    """Why an EMA this slow exports (nearly) the initial weights, or None when it averages.
+
+    After ``n`` updates the EMA still holds ``decay**n`` of the initial weights (no warm-up):
+    above a half, the exported student is mostly untrained.
+    """
+    if decay <= 0:
+        return None
+    kept = decay ** iterations
+    if kept <= 0.5:
+        return None
+    useful = 0.05 ** (1.0 / iterations)  # a decay that keeps <= 5% of the initial weights
+    return (f"EMA decay {decay:g} over {iterations} iterations keeps {kept:.1%} of the initial weights: the "
+            f"exported student (the EMA) is nearly untrained; train >= {math.ceil(math.log(0.05) / math.log(decay))} "
+            f"iterations, or pass --ema {useful:.3g} or lower (--ema 0 disables it)")
+
+
+def _below_bicubic(final_table: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    student, bicubic = final_table.get("student", {}), final_table.get("bicubic", {})
+    return [f"the final student is below bicubic on {name}: {r['psnr']:.2f} dB vs {bicubic[name]['psnr']:.2f} dB "
+            "(undertrained or diverged: more iterations, another --lr, or check the EMA)"
+            for name, r in student.items() if name in bicubic and r["psnr"] < bicubic[name]["psnr"]]
 
 
 def resolve_iterations_hint(cfg: DistillConfig) -> str:

@@ -2,7 +2,8 @@
 
 Spec (YAML, unknown keys rejected by name)::
 
-    data: [../shared/data/benchmarks/Set5]   # datasets for the fidelity checks (CLI --data overrides)
+    data: [default-benchmark]                # datasets for the fidelity checks (CLI --data overrides);
+                                             # default-benchmark: the embedded held-out images
     tile: null                               # LR tile for validation (null: full images)
     require: [onnx-fp32, openvino-fp32]      # artifacts (glob patterns) that must be in the export
     defaults:                                # thresholds for every artifact
@@ -10,6 +11,7 @@ Spec (YAML, unknown keys rejected by name)::
       max_abs_error: 0.01                    # max |artifact - PyTorch| over all output pixels
       min_psnr_vs_reference: 40              # worst-image PSNR of artifact output vs PyTorch output
       min_psnr: {Set5: 30.0}                 # mean PSNR-Y vs ground truth, per dataset name
+      min_gain_over_bicubic_db: 0.0          # mean PSNR-Y minus MATLAB bicubic's, every dataset
       min_throughput_ratio: 1.0              # median-latency speed-up vs PyTorch eager
       allow_nonfinite: false                 # any NaN/Inf fails
     artifacts:                               # overrides by artifact-name glob, applied in order
@@ -36,6 +38,7 @@ from ..export.manifest import read_manifest
 @dataclass
 class Thresholds:
     min_psnr: dict[str, float] | None = None
+    min_gain_over_bicubic_db: float | None = None
     max_drop_db: float | None = None
     max_abs_error: float | None = None
     min_psnr_vs_reference: float | None = None
@@ -70,6 +73,9 @@ def _check_thresholds(t: Thresholds, src: str, where: str) -> None:
         v = getattr(t, name)
         if v is not None and (v < 0 or math.isnan(v)):
             raise ConfigError(f"{src}: '{where}{name}' must be >= 0, got {v}")
+    v = t.min_gain_over_bicubic_db
+    if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v)):
+        raise ConfigError(f"{src}: '{where}min_gain_over_bicubic_db' must be a number of dB, got {v!r}")
     if t.min_psnr is not None:
         for ds, v in t.min_psnr.items():
             try:
@@ -114,13 +120,37 @@ def thresholds_for(spec: GateSpec, artifact: str) -> Thresholds:
     return t
 
 
-def _resolve_data(items: list[str], spec_path: Path | None) -> list[str]:
+DEFAULT_BENCHMARK = "default-benchmark"  # the embedded held-out photographs (data/defaults.py)
+
+
+def _resolve_data(items: list[str], spec_path: Path | None, scale: int, from_cli: bool) -> list[str]:
     out = []
     for item in items:
+        if item == DEFAULT_BENCHMARK:
+            from ..data.defaults import default_benchmark_dir
+
+            out.append(str(default_benchmark_dir(scale)))
+            continue
         p = Path(item).expanduser()
         if not p.exists() and spec_path is not None and (spec_path.parent / p).exists():
             p = spec_path.parent / p
+        if not p.exists():
+            where = "--data" if from_cli else f"'data' of {spec_path or 'the gate spec'}"
+            raise ConfigError(f"gate dataset not found: {item} (from {where}); pass --data DIR (HR or "
+                              f"HR + LR_bicubic layout) or use data: [{DEFAULT_BENCHMARK}] (embedded images)")
         out.append(str(p))
+    return out
+
+
+def _bicubic_psnr(datasets: list[str], scale: int) -> dict[str, float]:
+    """Mean PSNR-Y of MATLAB bicubic per dataset name, by the same evaluator as the artifacts."""
+    from ..data.datasets import load_benchmark
+    from .sr_eval import evaluate_model
+
+    out = {}
+    for d in datasets:
+        bench = load_benchmark(d, scale)
+        out[bench.name] = float(evaluate_model("bicubic", bench, scale, progress=False)["psnr"])
     return out
 
 
@@ -141,14 +171,16 @@ def run_gate(directory: str | Path, spec: GateSpec, data: list[str] | None = Non
     for pattern in spec.require:
         hit = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         add(pattern, "present", ", ".join(hit) or "missing", "required", bool(hit))
-    datasets = _resolve_data(data or spec.data, spec_path)
+    datasets = _resolve_data(data or spec.data, spec_path, manifest.scale, from_cli=bool(data))
     per = {n: thresholds_for(spec, n) for n in names}
-    needs_fidelity = any(t.min_psnr or t.max_drop_db is not None or t.max_abs_error is not None
+    needs_bicubic = any(t.min_gain_over_bicubic_db is not None for t in per.values())
+    needs_fidelity = needs_bicubic or any(t.min_psnr or t.max_drop_db is not None or t.max_abs_error is not None
                          or t.min_psnr_vs_reference is not None or not t.allow_nonfinite for t in per.values())
     if needs_fidelity and not datasets:
         raise ConfigError(f"{spec_path or 'gate spec'}: fidelity checks need datasets: set 'data' or pass --data")
     val = validate_export(directory, datasets, spec.tile, spec.overlap, write=False,
                           progress=progress) if needs_fidelity else None
+    bicubic = _bicubic_psnr(datasets, manifest.scale) if needs_bicubic else {}
     skipped = {s["artifact"]: s["reason"] for s in (val or {}).get("skipped", [])}
     by_name = {a["name"]: a for a in (val or {}).get("artifacts", [])}
     for name in names:
@@ -162,6 +194,10 @@ def run_gate(directory: str | Path, spec: GateSpec, data: list[str] | None = Non
         for ds, d in a["datasets"].items():
             if t.min_psnr and ds in t.min_psnr:
                 add(name, f"PSNR-Y {ds} (dB)", d["psnr"], f">= {float(t.min_psnr[ds])}", d["psnr"] >= float(t.min_psnr[ds]))
+            if t.min_gain_over_bicubic_db is not None and ds in bicubic:
+                gain = d["psnr"] - bicubic[ds]
+                add(name, f"PSNR-Y {ds} vs bicubic {bicubic[ds]:.2f} (dB)", gain,
+                    f">= {t.min_gain_over_bicubic_db:+g}", gain >= t.min_gain_over_bicubic_db)
             if t.max_drop_db is not None:
                 add(name, f"drop vs PyTorch {ds} (dB)", d["drop_db"], f"<= {t.max_drop_db}", d["drop_db"] <= t.max_drop_db)
         if t.min_psnr:

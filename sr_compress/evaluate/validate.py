@@ -221,3 +221,21 @@ def render_markdown(res: dict[str, Any]) -> str:
                 lines.append(f"| {a['name']} | {ds} | {r['name']} | {r['psnr']:.4f} | {r['drop_db']:+.4f} | "
                              f"{_f(r['psnr_vs_ref'], 2)} | {r['max_abs']:.5f} |")
     return "\n".join(lines) + "\n"
+
+
+def render_console(res: dict[str, Any]) -> str:
+    """The table ``sr-compress validate`` prints: per artifact and dataset, PSNR-Y and SSIM vs
+    ground truth, then the agreement with the PyTorch reference."""
+    head = (f"{'artifact':<16} {'dataset':<12} {'PSNR-Y':>8} {'SSIM':>7} {'drop dB':>9} {'vs ref':>7} "
+            f"{'max abs':>9} {'NaN':>4}")
+    lines = [head, "-" * len(head)]
+    for ds, r in res["reference"].items():
+        lines.append(f"{'pytorch':<16} {ds:<12} {r['psnr']:>8.4f} {r['ssim']:>7.4f} {0:>9.4f} {'inf':>7} "
+                     f"{0:>9.5f} {0:>4}")
+    for a in res["artifacts"]:
+        for ds, d in a["datasets"].items():
+            vs = "inf" if math.isinf(d["psnr_vs_ref"]) else f"{d['psnr_vs_ref']:.2f}"
+            lines.append(f"{a['name']:<16} {ds:<12} {d['psnr']:>8.4f} {d['ssim']:>7.4f} {d['drop_db']:>+9.4f} "
+                         f"{vs:>7} {d['max_abs']:>9.5f} {d['nonfinite']:>4}")
+    lines += [f"skipped {s['artifact']}: {s['reason']}" for s in res["skipped"]]
+    return "\n".join(lines)

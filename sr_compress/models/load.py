@@ -16,6 +16,7 @@ Our format (:func:`save_model`): ``{"params": state_dict, "sr_compress": {"arch"
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
@@ -30,6 +31,8 @@ from torch import nn
 from ..errors import CheckpointError, UnsupportedArchitecture, UserInputError
 from ..hashing import sha256_file
 from .registry import ArchSpec, ModelDescriptor, SizeRequirements, get_arch, iter_archs
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net_g", "generator",
@@ -58,15 +61,18 @@ def read_checkpoint(path: str | Path) -> Any:
         except Exception as err:  # noqa: BLE001 - any parse failure means a corrupt file
             raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(err)} (corrupt safetensors?)") \
                 from None
+    _check_torch_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         msg = str(err)
         if "Weights only load failed" in msg or "Unsupported global" in msg or "unsupported global" in msg:
             glob = _unsupported_global(msg)
+            what = "a whole pickled model" if glob.startswith(("torch.nn.", "__main__.")) else "Python objects"
             raise CheckpointError(
-                f"refusing to load {path}: it pickles Python objects{glob} that could run arbitrary code; "
-                "re-save it as a plain state_dict (torch.save(model.state_dict(), ...)) or as .safetensors"
+                f"refusing to load {path}: it pickles {what}{f' ({glob})' if glob else ''} that could run "
+                "arbitrary code; re-save it as a plain state_dict (torch.save(model.state_dict(), ...)) or "
+                "as .safetensors"
             ) from None
         raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(err)} (file corrupt or not a "
                               "PyTorch checkpoint)") from None
@@ -82,10 +88,38 @@ def _first_line(err: BaseException) -> str:
 
 
 def _unsupported_global(msg: str) -> str:
-    for line in msg.splitlines():
-        if "GLOBAL" in line or "global" in line:
-            return f" ({line.strip()[:120]})"
-    return ""
+    """The dotted name of the global the restricted unpickler refused (whole, never cut)."""
+    found = re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"global:? ([\w.]+)", msg)
+    return found.group(1) if found else ""
+
+
+ACCEPTED_FORMATS = ("PyTorch .pth/.pt (a state dict saved with torch.save), .safetensors, "
+                    "ncnn .param (+ .bin)")
+
+
+def _describe_bytes(head: bytes) -> str:
+    for magic, kind in ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"),
+                        (b"RIFF", "a RIFF (WebP/WAV) file"), (b"II*\x00", "a TIFF image"),
+                        (b"MM\x00*", "a TIFF image"), (b"\x08", "ONNX/protobuf data")):
+        if head.startswith(magic):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+    return "a text file" if text.isprintable() or "\n" in text else "unrecognised data"
+
+
+def _check_torch_file(path: Path) -> None:
+    """Only a zip (torch >= 1.6) or a protocol-2+ pickle (legacy torch.save) can be a torch
+    checkpoint; anything else is named for what it is instead of sent to the unpickler."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return
+    size = path.stat().st_size
+    raise CheckpointError(f"{path} is not a checkpoint ({_describe_bytes(head)}, {size} bytes); "
+                          f"accepted: {ACCEPTED_FORMATS}")
 
 
 def _tensor_items(obj: Mapping[Any, Any]) -> dict[str, torch.Tensor]:
@@ -166,10 +200,22 @@ def scale_hint_from_name(name: str) -> int | None:
 
 
 def _apply_scale(model: nn.Module, hp: dict[str, Any], found: int, wanted: int | None, arch: str,
-                 source: str, hint: int | None = None) -> int:
+                 source: str, hint: int | None = None, known: bool = False) -> int:
+    """The scale to run at: ``wanted`` (--scale), else the metadata's (``known``), else the one
+    the weights imply; weights whose shapes fit several trained-for-one scales (PAN x2/x3) take
+    the file name's ``x<N>`` tag, said aloud, or need --scale."""
     supported = tuple(getattr(model, "supported_scales", ()) or ())
-    if wanted is None and len(supported) > 1 and hint in supported:
-        wanted = hint  # weights fit several scales (PAN x2/x3, CARN-M): trust the file name
+    if wanted is None and not known and len(supported) > 1:
+        if hint in supported:
+            wanted = hint
+            if getattr(model, "scale_ambiguous_from_shapes", False):
+                log.warning("%s: the weights fit %s; using x%d from the file name (pass --scale to override)",
+                            source, " and ".join(f"x{s}" for s in supported), hint)
+        elif getattr(model, "scale_ambiguous_from_shapes", False):
+            opts = " or ".join(f"--scale {s}" for s in supported)
+            raise CheckpointError(f"{source}: the scale is ambiguous, {arch} weights for "
+                                  f"{' and '.join(f'x{s}' for s in supported)} have the same shapes and the "
+                                  f"file name has no x<N> tag; pass {opts}")
     if wanted is None or wanted == found:
         return found
     set_scale = getattr(model, "set_scale", None)
@@ -268,7 +314,7 @@ def descriptor_from_state_dict(sd: dict[str, torch.Tensor], scale: int | None = 
             raise CheckpointError(f"{source}: cannot rebuild {spec.name} from its stored hyper-parameters "
                                   f"{hp}: {_first_line(err)}") from None
         _load_weights(model, sd, spec.name, source)
-        found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint)
+        found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint, known=bool(found))
         return make_descriptor(spec, model.eval(), hp, found, source, sha256)
 
     spec = _detect_ours(sd)

@@ -136,6 +136,20 @@ def cache_dir() -> Path:
     return base / "zoo"
 
 
+def cache_state(entry: ZooEntry, cache: str | Path | None = None) -> str:
+    """``yes`` (in the cache folder), ``local`` (a file:// entry whose file exists: nothing to
+    download) or ``no``."""
+    folder = Path(cache) if cache is not None else cache_dir()
+    if (folder / entry.file_name).is_file():
+        return "yes"
+    if entry.url.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        if Path(unquote(urlparse(entry.url).path)).is_file():
+            return "local"
+    return "no"
+
+
 def is_zoo_name(name: str) -> bool:
     return name in ZOO
 

@@ -53,15 +53,23 @@ def _resolve_path(value: str, base: Path) -> str:
     return value
 
 
+def _resolve_recipe(value: str, base: Path, kind: str | tuple[str, ...], key: str) -> str:
+    """A path (see :func:`_resolve_path`) or the name of a shipped recipe (``dukd_x4``)."""
+    from ..recipes import resolve_recipe
+
+    found = _resolve_path(value, base)
+    return found if Path(found).is_file() else str(resolve_recipe(found, kind, option=key))
+
+
 def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     cfg = load_config(PipelineConfig, path, {k: v for k, v in (overrides or {}).items() if v is not None})
     base = Path(path).resolve().parent
     cfg.data = [d if d in ("default", "default-benchmark") else _resolve_path(d, base) for d in cfg.data]
     cfg.eval_data = [d if d in ("default", "default-benchmark") else _resolve_path(d, base) for d in cfg.eval_data]
     if cfg.distill.config:
-        cfg.distill.config = _resolve_path(cfg.distill.config, base)
+        cfg.distill.config = _resolve_recipe(cfg.distill.config, base, ("distill", "train"), "distill.config")
     if cfg.gate:
-        cfg.gate = _resolve_path(cfg.gate, base)
+        cfg.gate = _resolve_recipe(cfg.gate, base, "gates", "gate")
     if cfg.teacher.checkpoint and ("/" in cfg.teacher.checkpoint or cfg.teacher.checkpoint.endswith(".pth")):
         cfg.teacher.checkpoint = _resolve_path(cfg.teacher.checkpoint, base)
     if cfg.export.calib:

@@ -169,9 +169,10 @@ def test_save_load_roundtrip_keeps_hparams(tmp_path: Path) -> None:
     x = torch.rand(1, 3, 12, 12)
     with torch.no_grad():
         assert torch.equal(back.model(x), model(x))
-    # without metadata the weights alone say x2; an explicit scale or the file-name hint says x3
+    # without metadata the weights fit x2 and x3: an explicit scale or the file-name hint decides
     torch.save(model.state_dict(), tmp_path / "bare.pth")
-    assert load_model(tmp_path / "bare.pth").scale == 2
+    with pytest.raises(CheckpointError, match="ambiguous"):
+        load_model(tmp_path / "bare.pth")
     assert load_model(tmp_path / "bare.pth", scale=3).scale == 3
     torch.save(model.state_dict(), tmp_path / "PANx3_DF2K.pth")
     assert load_model(tmp_path / "PANx3_DF2K.pth").scale == 3

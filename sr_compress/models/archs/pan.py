@@ -81,6 +81,10 @@ class PAN(nn.Module):
         self.conv_last = conv(up_feat, out_ch, 3)
         self.lrelu = nn.LeakyReLU(0.2)
 
+    # x2 and x3 PAN weights have identical shapes (one upsampling stage, nearest interpolation
+    # by the factor): the loader must not guess between them (models/load.py _apply_scale)
+    scale_ambiguous_from_shapes = True
+
     @property
     def supported_scales(self) -> tuple[int, ...]:
         return (4,) if self.two_stage else (2, 3)
