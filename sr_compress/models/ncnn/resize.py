@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,7 +18,10 @@ class Interp(NcnnLayer):
     The output size is ``int(w * width_scale)`` unless output_width/height (ids 4/3) are set, or
     the size of a second input blob with dynamic_target_size (id 5). Nearest indexes with
     ``int(x * (1/scale))`` (or ``w/outw`` for a fixed size) exactly as ncnn does; bilinear and
-    bicubic use half-pixel centres (or align_corner, id 6), which torch's kernels match.
+    bicubic use half-pixel centres (or align_corner, id 6) with the same 1/scale (or w/outw)
+    step, which torch's kernels match. (ncnn's sources up to mid-2026 step by w/outw also for a
+    given scale; the runtime this was checked against, 1.0.20261020, steps by 1/scale. The two
+    agree whenever the scaled size is exact, as in every shipped Real-ESRGAN model.)
     """
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
@@ -49,9 +53,17 @@ class Interp(NcnnLayer):
         h, w = x.shape[-2:]
         if (oh, ow) == (h, w):
             return [x]
+        fixed = self.dynamic or bool(self.out_w and self.out_h)
         if self.mode == 1:
-            return [self._nearest(x, oh, ow, fixed=self.dynamic or bool(self.out_w))]
+            return [self._nearest(x, oh, ow, fixed)]
         mode = "bilinear" if self.mode == 2 else "bicubic"
+        if not fixed:
+            # a scale-given resize maps coordinates with 1/scale (as the ncnn runtime measured here
+            # does, like torch's scale_factor), not with w/outw
+            y = F.interpolate(x, scale_factor=(_f32(self.hscale), _f32(self.wscale)), mode=mode,
+                              align_corners=self.align, recompute_scale_factor=False)
+            if tuple(y.shape[-2:]) == (oh, ow):
+                return [y]
         return [F.interpolate(x, size=(oh, ow), mode=mode, align_corners=self.align)]
 
     def _nearest(self, x: Tensor, oh: int, ow: int, fixed: bool) -> Tensor:
@@ -64,6 +76,10 @@ class Interp(NcnnLayer):
         iy = (torch.arange(oh, dtype=f32) * hs).long().clamp_max(h - 1).to(x.device)
         ix = (torch.arange(ow, dtype=f32) * ws).long().clamp_max(w - 1).to(x.device)
         return x.index_select(-2, iy).index_select(-1, ix)
+
+
+def _f32(v: float) -> float:
+    return float(np.float32(v))
 
 
 def _slice_bounds(start: int, end: int, size: int) -> tuple[int, int]:
