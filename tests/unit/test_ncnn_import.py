@@ -15,6 +15,7 @@ from sr_compress.models.archs.rrdbnet import RRDBNet
 from sr_compress.models.archs.srvgg import SRVGGNetCompact
 from sr_compress.models.load import load_model
 from sr_compress.models.ncnn import load_ncnn_graph, read_param
+from sr_compress.models.ncnn.reference import NcnnReference
 from sr_compress.models.ncnn.weights import TAG_FP16, TAG_INT8, WeightReader
 
 ncnn = pytest.importorskip("ncnn")
@@ -63,22 +64,8 @@ class Graph:
 
 
 def run_ncnn(param: Path, x: torch.Tensor, out: str = "out") -> torch.Tensor:
-    """ncnn's own CPU output, fp32 everywhere and unpacked, for ``x`` of shape (1, C, H, W)."""
-    net = ncnn.Net()
-    for opt in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic", "use_bf16_storage",
-                "use_bf16_packed", "use_packing_layout"):
-        setattr(net.opt, opt, False)
-    net.opt.num_threads = 1
-    assert net.load_param(str(param)) == 0
-    assert net.load_model(str(param.with_suffix(".bin"))) == 0
-    arr = np.ascontiguousarray(x[0].numpy())
-    # own the data: a Mat that borrows numpy memory has no refcount and in-place layers crash ncnn on it
-    mat = ncnn.Mat(arr).clone()
-    ex = net.create_extractor()
-    ex.input("data", mat)
-    ret, y = ex.extract(out)
-    assert ret == 0
-    return torch.from_numpy(np.array(y).copy()).reshape(1, y.c, y.h, y.w)
+    """ncnn's own CPU output (fp32 everywhere, unpacked) for ``x`` of shape (1, C, H, W)."""
+    return NcnnReference(param, threads=1, output_name=out)(x)
 
 
 def check(graph: Graph, tmp_path: Path, shape: tuple[int, ...] = (1, 4, 6, 7), atol: float = 1e-5,
