@@ -81,32 +81,32 @@ class _ConvBase(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader, depthwise: bool) -> None:
         super().__init__(spec)
         pd = spec.params
-        self.num_output = pd.int(0, 0)
-        kw = pd.int(1, 0)
-        kh = pd.int(11, kw)
-        dw = pd.int(2, 1)
-        self.dilation = (pd.int(12, dw), dw)
-        sw = pd.int(3, 1)
-        self.stride = (pd.int(13, sw), sw)
-        left = pd.int(4, 0)
-        right = pd.int(15, left)
-        top = pd.int(14, left)
-        self.pads = (left, right, top, pd.int(16, top))
-        self.pad_value = pd.float(18, 0.0)
+        self.num_output = pd.get_int(0, 0)
+        kw = pd.get_int(1, 0)
+        kh = pd.get_int(11, kw)
+        dw = pd.get_int(2, 1)
+        self.dilation = (pd.get_int(12, dw), dw)
+        sw = pd.get_int(3, 1)
+        self.stride = (pd.get_int(13, sw), sw)
+        left = pd.get_int(4, 0)
+        right = pd.get_int(15, left)
+        top = pd.get_int(14, left)
+        self.pads = (left, right, top, pd.get_int(16, top))
+        self.pad_value = pd.get_float(18, 0.0)
         self.kernel = (kh, kw)
-        self.group = pd.int(7, 1) if depthwise else 1
-        self.activation = (pd.int(9, 0), pd.array(10))
-        self.int8_scale_term = pd.int(8, 0)
-        if pd.int(19, 0):
+        self.group = pd.get_int(7, 1) if depthwise else 1
+        self.activation = (pd.get_int(9, 0), pd.floats(10))
+        self.int8_scale_term = pd.get_int(8, 0)
+        if pd.get_int(19, 0):
             raise ValueError("dynamic_weight convolutions (weights as an input blob) are not supported")
-        wsize = pd.int(6, 0)
+        wsize = pd.get_int(6, 0)
         maxk = kh * kw
         if self.num_output <= 0 or maxk <= 0 or wsize % (self.num_output * maxk) or self.num_output % self.group:
             raise ValueError(f"inconsistent num_output={self.num_output} kernel={kw}x{kh} weight_data_size={wsize}")
         in_g = wsize // (self.num_output * maxk)
         self.in_channels = in_g * self.group
         w, self.weight_storage = reader.tagged(wsize, spec.name)
-        bias = reader.raw(self.num_output, spec.name) if pd.int(5, 0) else None
+        bias = reader.raw(self.num_output, spec.name) if pd.get_int(5, 0) else None
         self.input_scale: float | None = None
         if self.int8_scale_term:
             w = self._dequantize(w, reader, spec.name, depthwise)
@@ -169,26 +169,26 @@ class _DeconvBase(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader, depthwise: bool) -> None:
         super().__init__(spec)
         pd = spec.params
-        out = pd.int(0, 0)
-        kw = pd.int(1, 0)
-        kh = pd.int(11, kw)
-        dw = pd.int(2, 1)
-        self.dilation = (pd.int(12, dw), dw)
-        sw = pd.int(3, 1)
-        self.stride = (pd.int(13, sw), sw)
-        left = pd.int(4, 0)
-        right = pd.int(15, left)
-        top = pd.int(14, left)
-        self.pads = (left, right, top, pd.int(16, top))
-        opr = pd.int(18, 0)
-        self.output_pad = (pd.int(19, opr), opr)
-        ow = pd.int(20, 0)
-        self.output_size = (pd.int(21, ow), ow)
-        self.activation = (pd.int(9, 0), pd.array(10))
-        self.group = pd.int(7, 1) if depthwise else 1
-        if pd.int(28, 0):
+        out = pd.get_int(0, 0)
+        kw = pd.get_int(1, 0)
+        kh = pd.get_int(11, kw)
+        dw = pd.get_int(2, 1)
+        self.dilation = (pd.get_int(12, dw), dw)
+        sw = pd.get_int(3, 1)
+        self.stride = (pd.get_int(13, sw), sw)
+        left = pd.get_int(4, 0)
+        right = pd.get_int(15, left)
+        top = pd.get_int(14, left)
+        self.pads = (left, right, top, pd.get_int(16, top))
+        opr = pd.get_int(18, 0)
+        self.output_pad = (pd.get_int(19, opr), opr)
+        ow = pd.get_int(20, 0)
+        self.output_size = (pd.get_int(21, ow), ow)
+        self.activation = (pd.get_int(9, 0), pd.floats(10))
+        self.group = pd.get_int(7, 1) if depthwise else 1
+        if pd.get_int(28, 0):
             raise ValueError("dynamic_weight deconvolutions are not supported")
-        wsize, maxk = pd.int(6, 0), kh * kw
+        wsize, maxk = pd.get_int(6, 0), kh * kw
         if out <= 0 or maxk <= 0 or wsize % (out * maxk) or out % self.group:
             raise ValueError(f"inconsistent num_output={out} kernel={kw}x{kh} weight_data_size={wsize}")
         in_g, out_g = wsize // (out * maxk), out // self.group
@@ -200,7 +200,7 @@ class _DeconvBase(NcnnLayer):
         with torch.no_grad():
             self.deconv.weight.copy_(w)
         # bias is added after output_pad so the padded rows get it too, as in ncnn
-        self.bias = _param(reader.raw(out, spec.name)) if pd.int(5, 0) else None
+        self.bias = _param(reader.raw(out, spec.name)) if pd.get_int(5, 0) else None
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         y = self.deconv(x)

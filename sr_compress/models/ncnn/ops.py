@@ -6,6 +6,8 @@ Registered into :data:`layers.LAYERS` next to the convolutions; semantics from n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,7 +53,7 @@ class Dropout(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.scale = spec.params.float(0, 1.0)
+        self.scale = spec.params.get_float(0, 1.0)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         return [x if self.scale == 1.0 else x * self.scale]
@@ -63,7 +65,7 @@ class ReLU(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.slope = spec.params.float(0, 0.0)
+        self.slope = spec.params.get_float(0, 0.0)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         return [F.relu(x) if self.slope == 0.0 else F.leaky_relu(x, self.slope)]
@@ -75,7 +77,7 @@ class PReLU(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        n = spec.params.int(0, 0)
+        n = spec.params.get_int(0, 0)
         if n <= 0:
             raise ValueError("PReLU needs num_slope (id 0) >= 1")
         self.weight = nn.Parameter(reader.raw(n, spec.name))
@@ -109,8 +111,8 @@ class Swish(Sigmoid):
 class Clip(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.lo = spec.params.float(0, -_FLT_MAX)
-        self.hi = spec.params.float(1, _FLT_MAX)
+        self.lo = spec.params.get_float(0, -_FLT_MAX)
+        self.hi = spec.params.get_float(1, _FLT_MAX)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         return [x.clamp(self.lo, self.hi)]
@@ -129,7 +131,7 @@ def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
     return torch.logaddexp(a, b)
 
 
-_BINARY = {
+_BINARY: dict[int, Callable[[Tensor, Tensor], Tensor]] = {
     0: torch.add, 1: torch.sub, 2: torch.mul, 3: torch.div, 4: torch.maximum, 5: torch.minimum,
     6: torch.pow, 10: torch.atan2, 12: _fmod, 14: _logaddexp,
     15: lambda a, b: torch.floor(a / b), 17: _remainder,
@@ -144,15 +146,15 @@ class BinaryOp(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        op = spec.params.int(0, 0)
+        op = spec.params.get_int(0, 0)
         self.swap = op in _REVERSED
         base = _REVERSED.get(op, op)
         if base not in _BINARY:
             raise ValueError(f"BinaryOp op_type {op} is unknown")
         self.op_type = op
-        self.fn = _BINARY[base]
-        self.with_scalar = spec.params.int(1, 0) != 0
-        self.b = spec.params.float(2, 0.0)
+        self.fn: Callable[[Tensor, Tensor], Tensor] = _BINARY[base]
+        self.with_scalar = spec.params.get_int(1, 0) != 0
+        self.b = spec.params.get_float(2, 0.0)
 
     def forward(self, a: Tensor, b: Tensor | None = None) -> list[Tensor]:  # type: ignore[override]
         other = torch.full_like(a, self.b) if self.with_scalar or b is None else b
@@ -166,10 +168,10 @@ class Eltwise(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.op = spec.params.int(0, 0)
+        self.op = spec.params.get_int(0, 0)
         if self.op not in (0, 1, 2):
             raise ValueError(f"Eltwise op_type {self.op} is unknown")
-        self.coeffs = spec.params.array(1)
+        self.coeffs = spec.params.floats(1)
         if self.op == 1 and self.coeffs and len(self.coeffs) != len(spec.inputs):
             raise ValueError(f"Eltwise has {len(spec.inputs)} inputs but {len(self.coeffs)} coeffs")
 
@@ -197,7 +199,7 @@ class Eltwise(NcnnLayer):
 class Concat(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.dim = _nchw_dim(spec.params.int(0, 0))
+        self.dim = _nchw_dim(spec.params.get_int(0, 0))
 
     def forward(self, *xs: Tensor) -> list[Tensor]:  # type: ignore[override]
         return [torch.cat(xs, dim=self.dim)]
@@ -209,8 +211,8 @@ class PixelShuffle(NcnnLayer):
 
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
-        self.r = spec.params.int(0, 1)
-        self.mode = spec.params.int(1, 0)
+        self.r = spec.params.get_int(0, 1)
+        self.mode = spec.params.get_int(1, 0)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         if self.mode == 0:

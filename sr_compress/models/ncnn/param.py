@@ -28,19 +28,19 @@ class ParamDict:
 
     values: dict[int, ParamValue] = field(default_factory=dict)
 
-    def int(self, key: int, default: int) -> int:
+    def get_int(self, key: int, default: int) -> int:
         v = self.values.get(key, default)
         if isinstance(v, list):
             raise ValueError(f"param {key} is an array, expected a number")
         return int(v)  # type: ignore[arg-type]
 
-    def float(self, key: int, default: float) -> float:
+    def get_float(self, key: int, default: float) -> float:
         v = self.values.get(key, default)
         if isinstance(v, (list, str)):
             raise ValueError(f"param {key} is not a number")
         return float(v)
 
-    def array(self, key: int) -> list[float]:
+    def floats(self, key: int) -> list[float]:
         v = self.values.get(key, [])
         return [float(x) for x in v] if isinstance(v, list) else [float(v)]  # type: ignore[arg-type]
 
@@ -48,7 +48,7 @@ class ParamDict:
         v = self.values.get(key, [])
         return [int(x) for x in v] if isinstance(v, list) else [int(v)]  # type: ignore[arg-type]
 
-    def str(self, key: int, default: str = "") -> str:
+    def get_str(self, key: int, default: str = "") -> str:
         v = self.values.get(key, default)
         return v if isinstance(v, str) else default
 

@@ -27,14 +27,14 @@ class Interp(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
         pd = spec.params
-        self.mode = pd.int(0, 0)
+        self.mode = pd.get_int(0, 0)
         if self.mode not in (1, 2, 3):
             raise ValueError(f"Interp resize_type {self.mode} is not supported (1 nearest, 2 bilinear, 3 bicubic)")
-        self.hscale, self.wscale = pd.float(1, 1.0), pd.float(2, 1.0)
-        self.out_h, self.out_w = pd.int(3, 0), pd.int(4, 0)
-        self.dynamic = pd.int(5, 0) == 1
-        self.align = pd.int(6, 0) != 0
-        if pd.str(9):
+        self.hscale, self.wscale = pd.get_float(1, 1.0), pd.get_float(2, 1.0)
+        self.out_h, self.out_w = pd.get_int(3, 0), pd.get_int(4, 0)
+        self.dynamic = pd.get_int(5, 0) == 1
+        self.align = pd.get_int(6, 0) != 0
+        if pd.get_str(9):
             raise ValueError("Interp size expressions (id 9) are not supported")
 
     def _size(self, x: Tensor, ref: Tensor | None) -> tuple[int, int]:
@@ -98,11 +98,11 @@ class Crop(NcnnLayer):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
         pd = spec.params
-        self.off = (pd.int(2, 0), pd.int(1, 0), pd.int(0, 0))  # c, h, w
-        self.size = (pd.int(5, 0), pd.int(4, 0), pd.int(3, 0))
-        self.off2 = (pd.int(8, 0), pd.int(7, 0), pd.int(6, 0))
+        self.off = (pd.get_int(2, 0), pd.get_int(1, 0), pd.get_int(0, 0))  # c, h, w
+        self.size = (pd.get_int(5, 0), pd.get_int(4, 0), pd.get_int(3, 0))
+        self.off2 = (pd.get_int(8, 0), pd.get_int(7, 0), pd.get_int(6, 0))
         self.starts, self.ends, self.axes = pd.ints(9), pd.ints(10), pd.ints(11)
-        if pd.str(19) or pd.str(20) or pd.str(21):
+        if pd.get_str(19) or pd.get_str(20) or pd.get_str(21):
             raise ValueError("Crop expressions (ids 19-21) are not supported")
 
     def _roi(self, shape: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -135,22 +135,24 @@ class Crop(NcnnLayer):
 class Padding(NcnnLayer):
     """top/bottom/left/right (ids 0-3), front/behind channels (7/8); type 0 constant, 1 edge, 2 reflect."""
 
+    per_channel: torch.Tensor
+
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec)
         pd = spec.params
-        self.pads = (pd.int(2, 0), pd.int(3, 0), pd.int(0, 0), pd.int(1, 0))  # left, right, top, bottom
-        self.front, self.behind = pd.int(7, 0), pd.int(8, 0)
-        self.type = pd.int(4, 0)
-        if self.type not in (0, 1, 2) or min(*self.pads, self.front, self.behind) < 0:
-            raise ValueError(f"Padding type {self.type} with pads {self.pads} is not supported")
-        self.value = pd.float(5, 0.0)
-        n = pd.int(6, 0)
+        self.pads = (pd.get_int(2, 0), pd.get_int(3, 0), pd.get_int(0, 0), pd.get_int(1, 0))  # left, right, top, bottom
+        self.front, self.behind = pd.get_int(7, 0), pd.get_int(8, 0)
+        self.pad_type = pd.get_int(4, 0)
+        if self.pad_type not in (0, 1, 2) or min(*self.pads, self.front, self.behind) < 0:
+            raise ValueError(f"Padding type {self.pad_type} with pads {self.pads} is not supported")
+        self.value = pd.get_float(5, 0.0)
+        n = pd.get_int(6, 0)
         self.register_buffer("per_channel", reader.raw(n, spec.name) if n else torch.empty(0))
 
     def _channels(self, x: Tensor) -> Tensor:
         c = x.shape[1]
         idx = torch.arange(-self.front, c + self.behind)
-        if self.type == 1:
+        if self.pad_type == 1:
             idx = idx.clamp(0, c - 1)
         else:
             idx = (c - 1) - ((idx.abs()) - (c - 1)).abs()
@@ -158,8 +160,8 @@ class Padding(NcnnLayer):
 
     def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
         left, right, top, bottom = self.pads
-        if self.type != 0:
-            mode = "replicate" if self.type == 1 else "reflect"
+        if self.pad_type != 0:
+            mode = "replicate" if self.pad_type == 1 else "reflect"
             y = F.pad(x, self.pads, mode=mode) if any(self.pads) else x
             return [self._channels(y) if self.front or self.behind else y]
         n, c, h, w = x.shape
