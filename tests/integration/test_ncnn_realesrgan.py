@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -48,3 +50,20 @@ def test_x2_variant_stays_an_interpreted_graph(anime_x4) -> None:  # type: ignor
     with torch.no_grad():
         y = desc.model(x)
     torch.testing.assert_close(y, NcnnReference(x2)(x), atol=1e-4, rtol=1e-4)
+
+
+def test_distill_with_an_ncnn_teacher(tmp_path: Path) -> None:
+    """No shared data needed: a tiny SRVGG graph written as .param/.bin is the teacher of a 2-step KD run."""
+    from sr_compress.cli import cli, run_cli
+    from sr_compress.data.defaults import default_benchmark_dir, default_images_dir
+    from sr_compress.models.archs.srvgg import SRVGGNetCompact
+    from tests.unit.test_ncnn_import import srvgg_graph
+
+    param = srvgg_graph(SRVGGNetCompact(num_feat=8, num_conv=1, scale=2).eval()).write(tmp_path, "teacher")
+    out = tmp_path / "run"
+    args = ["distill", "--method", "kd", "--teacher", str(param), "--student", "edsr:c8b1", "--scale", "2",
+            "--data", str(default_images_dir()), "--val", str(default_benchmark_dir(2)),
+            "--config", "configs/distill/smoke.yaml", "--out", str(out), "--iterations", "2",
+            "--batch-size", "2", "--patch-size", "16", "--val-every", "2", "--no-progress"]
+    assert run_cli(cli, args) == 0
+    assert load_model(out / "student.pth", 2).arch == "edsr"

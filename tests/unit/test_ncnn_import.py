@@ -373,3 +373,18 @@ def test_graph_that_only_looks_known_stays_interpreted(tmp_path: Path) -> None:
     g.add("Interp", ["sum"], ["out"], "0=3 1=5.000000e-01 2=5.000000e-01")  # like realesr-animevideov3-x2
     desc = load_model(g.write(tmp_path))
     assert desc.arch == "ncnn" and desc.scale == 2
+
+
+
+def test_cli_info_on_a_param_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sr_compress.cli import cli, run_cli
+
+    param = srvgg_graph(_fp16_rounded(SRVGGNetCompact(num_feat=8, num_conv=1, scale=2))).write(tmp_path, "t")
+    assert run_cli(cli, ["info", str(param), "--size", "16"]) == 0
+    printed = capsys.readouterr().out
+    assert "srvgg" in printed and "x2" in printed and "MACs" in printed
+    bad = tmp_path / "bad.param"
+    bad.write_text("7767517\n2 2\nInput data 0 1 data\nLSTM l1 1 1 data out\n")
+    (tmp_path / "bad.bin").write_bytes(b"")
+    assert run_cli(cli, ["info", str(bad)]) == 2
+    assert "ncnn layer type 'LSTM'" in capsys.readouterr().err
