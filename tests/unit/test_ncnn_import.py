@@ -388,3 +388,32 @@ def test_cli_info_on_a_param_and_its_errors(tmp_path: Path, capsys: pytest.Captu
     (tmp_path / "bad.bin").write_bytes(b"")
     assert run_cli(cli, ["info", str(bad)]) == 2
     assert "ncnn layer type 'LSTM'" in capsys.readouterr().err
+
+
+def int8(values: np.ndarray) -> bytes:
+    raw8 = np.asarray(values, np.int8).tobytes()
+    return struct.pack("<I", TAG_INT8) + raw8 + b"\0" * (-len(raw8) % 4)
+
+
+@pytest.mark.parametrize("ltype,extra,n_scales", [("Convolution", "", 3), ("ConvolutionDepthWise", " 7=4", 4)])
+def test_int8_convolution_matches_ncnn_int8_inference(ltype: str, extra: str, n_scales: int, tmp_path: Path) -> None:
+    cout = 3 if ltype == "Convolution" else 4
+    n = cout * (4 if ltype == "Convolution" else 1) * 9
+    w = np.random.default_rng(1).integers(-127, 128, n)
+    wscales = np.linspace(40.0, 90.0, n_scales)
+    g = Graph().add(ltype, ["data"], ["out"], f"0={cout} 1=3 4=1 5=1 6={n} 8=1{extra}",
+                    int8(w), raw(rnd(cout)), raw(wscales), raw(np.array([60.0])))
+    param = g.write(tmp_path)
+    x = torch.randn(1, 4, 6, 7)
+    with torch.no_grad():
+        ours = load_ncnn_graph(param)(x)
+    net = ncnn.Net()
+    net.opt.use_packing_layout = False
+    net.opt.num_threads = 1
+    assert net.load_param(str(param)) == 0 and net.load_model(str(param.with_suffix(".bin"))) == 0
+    mat = ncnn.Mat(np.ascontiguousarray(x[0].numpy())).clone()
+    ex = net.create_extractor()
+    ex.input("data", mat)
+    ret, y = ex.extract("out")
+    theirs = torch.from_numpy(np.array(y).copy()).reshape(1, y.c, y.h, y.w)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
