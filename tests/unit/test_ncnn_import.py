@@ -417,3 +417,20 @@ def test_int8_convolution_matches_ncnn_int8_inference(ltype: str, extra: str, n_
     ret, y = ex.extract("out")
     theirs = torch.from_numpy(np.array(y).copy()).reshape(1, y.c, y.h, y.w)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_float_weights_with_int8_scales_are_quantised_like_ncnn(tmp_path: Path) -> None:
+    n = 3 * 4 * 9
+    g = Graph().add("Convolution", ["data"], ["out"], f"0=3 1=3 4=1 5=1 6={n} 8=1",
+                    fp32(rnd(n)), raw(rnd(3)), raw(np.array([70.0, 50.0, 90.0])), raw(np.array([60.0])))
+    param = g.write(tmp_path)
+    x = torch.randn(1, 4, 6, 7)
+    with torch.no_grad():
+        ours = load_ncnn_graph(param)(x)
+    net = ncnn.Net()
+    net.opt.use_packing_layout = False
+    assert net.load_param(str(param)) == 0 and net.load_model(str(param.with_suffix(".bin"))) == 0
+    ex = net.create_extractor()
+    ex.input("data", ncnn.Mat(np.ascontiguousarray(x[0].numpy())).clone())
+    _, y = ex.extract("out")
+    torch.testing.assert_close(ours, torch.from_numpy(np.array(y).copy())[None], atol=1e-4, rtol=1e-4)

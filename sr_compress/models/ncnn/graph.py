@@ -17,7 +17,7 @@ from torch import nn
 from ...errors import CheckpointError
 from . import ops, resize  # noqa: F401 - importing registers their layer types
 from .layers import LAYERS, NcnnLayer
-from .param import NcnnGraph, read_param
+from .param import LayerSpec, NcnnGraph, read_param
 from .weights import WeightReader
 
 
@@ -57,7 +57,7 @@ class NcnnGraphModule(nn.Module):
         self._last_use = self._last_uses()
 
     @staticmethod
-    def _build(spec, reader: WeightReader, source: str) -> NcnnLayer:  # type: ignore[no-untyped-def]
+    def _build(spec: LayerSpec, reader: WeightReader, source: str) -> NcnnLayer:
         if spec.type not in LAYERS:
             raise CheckpointError(
                 f"{source}:{spec.line}: ncnn layer type {spec.type!r} (layer {spec.name}) is not supported by the "

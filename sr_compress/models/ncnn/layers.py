@@ -124,11 +124,13 @@ class _ConvBase(NcnnLayer):
         self.input_scale = float(reader.raw(1, name)[0])
         if self.int8_scale_term > 100:
             reader.raw(1, name)  # output requantisation scale: int8 chaining, not modelled
-        if self.weight_storage != "int8":
-            return w  # float weights that ncnn would quantise at load time: use them as they are
         rows = scales.numel()
-        ws = w.view(rows, -1) / scales.clamp_min(1e-12).view(rows, 1)
-        return ws.reshape(-1)
+        per_row = scales.clamp_min(1e-12).view(rows, 1)
+        w = w.view(rows, -1)
+        if self.weight_storage != "int8":
+            # float weights with int8 scales: ncnn quantises them at load time, so do we
+            w = _round_away(w * per_row).clamp(-127, 127)
+        return (w / per_row).reshape(-1)
 
     def _pad(self, x: Tensor) -> Tensor:
         left, right, top, bottom = self.pads
