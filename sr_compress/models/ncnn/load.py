@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,14 @@ def infer_scale(module: NcnnGraphModule, source: str) -> tuple[int, torch.Tensor
                           f"{problem} (not an integer-scale 3-channel SR model?)")
 
 
-def _sha256(path: Path) -> str:
-    from ..load import sha256_file
-
-    return sha256_file(path)
+def graph_sha256(param_path: Path, chunk: int = 1 << 20) -> str:
+    """One digest for the pair: sha256 over the ``.param`` bytes followed by the ``.bin`` bytes."""
+    h = hashlib.sha256()
+    for path in (param_path, param_path.with_suffix(".bin")):
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    return h.hexdigest()
 
 
 def load_ncnn_model(param_path: str | Path, scale: int | None = None, native: bool = True) -> ModelDescriptor:
@@ -59,7 +64,7 @@ def load_ncnn_model(param_path: str | Path, scale: int | None = None, native: bo
     if scale is not None and scale != found:
         raise CheckpointError(f"{param_path} is a x{found} model but x{scale} was requested: "
                               f"use --scale {found} or a x{scale} model")
-    sha = _sha256(param_path)
+    sha = graph_sha256(param_path)
     converted = to_native(graph, source, probe, reference) if native else None
     if converted is not None:
         desc, _diff = converted
