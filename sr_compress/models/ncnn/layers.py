@@ -20,7 +20,8 @@ from .weights import WeightReader
 
 Tensor = torch.Tensor
 LayerBuilder = Callable[[LayerSpec, WeightReader], "NcnnLayer"]
-LAYERS: Registry[LayerBuilder] = Registry("ncnn layer type")
+# graph.py imports ops.py and resize.py, which register the other layer types
+LAYERS: Registry[LayerBuilder] = Registry("ncnn layer type", builtins="sr_compress.models.ncnn.graph")
 
 
 class NcnnLayer(nn.Module):
