@@ -15,5 +15,6 @@ from .archs import (  # noqa: F401  (imported for their register_arch side effec
     pan,
     rfdn,
     rlfn,
+    rrdbnet,
     srvgg,
 )

@@ -362,6 +362,10 @@ def load_model(path_or_zoo_name: str | Path, scale: int | None = None) -> ModelD
     ``scale`` checks the model's scale (or picks the head of a multi-scale network).
     """
     path, source = _resolve(path_or_zoo_name)
+    if path.suffix == ".param":  # an ncnn graph (its .bin beside it): parsed, never executed
+        from .ncnn import load_ncnn_model
+
+        return load_ncnn_model(path, scale=scale, describe=descriptor_from_state_dict)
     raw = read_checkpoint(path)
     sd, meta = unwrap_state_dict(raw, str(path))
     return descriptor_from_state_dict(sd, scale=scale, source=source, sha256=sha256_file(path), meta=meta,

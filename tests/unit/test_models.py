@@ -38,6 +38,7 @@ SMALL = {
     "imdn_rte": {"num_feat": 8, "num_blocks": 2, "scale": 2, "img_range": 255.0},
     "fmen": {"num_feat": 8, "mid_feat": 4, "warmup_mid": 6, "up_blocks": [2, 1, 1], "scale": 2, "img_range": 255.0},
     "bsrn": {"num_feat": 8, "num_blocks": 2, "scale": 4, "esa_channels": 2, "img_range": 1.0},
+    "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 2, "in_ch": 3, "out_ch": 3},
 }
 
 
