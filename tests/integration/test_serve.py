@@ -318,7 +318,7 @@ def test_token_full_queue_503_and_graceful_drain() -> None:
         t = threading.Thread(target=slow_request)
         t.start()
         deadline = time.monotonic() + 20
-        while app.state.server.metrics.in_flight.value() < 1:  # the request is inside the handler
+        while app.state.server.metrics.value("sr_serve_in_flight_requests") < 1:  # the request is inside the handler
             assert time.monotonic() < deadline
             time.sleep(0.01)
         srv.server.should_exit = True
