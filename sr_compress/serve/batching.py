@@ -82,6 +82,7 @@ class MicroBatcher:
         self._idle.set()
         self.batches_run = 0
         self.tiles_run = 0
+        self._rate: float | None = None  # tiles/s, moving average over recent batches
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -137,7 +138,7 @@ class MicroBatcher:
                     f"{self._admitted_tiles} tiles queued or running and this request needs {n_tiles}; the limit "
                     f"is max_queued_tiles={self.max_queued_tiles} (sr-serve --max-queued-tiles)")
             raise RequestError(503, "queue_full", f"model {self.name!r} has {what}; retry later",
-                               {"Retry-After": str(self.retry_after_s)})
+                               {"Retry-After": str(self.retry_after())})
         self._admitted += 1
         self._admitted_tiles += n_tiles
         self._idle.clear()
@@ -148,6 +149,16 @@ class MicroBatcher:
             self._admitted_tiles -= n_tiles
             if self._admitted == 0:
                 self._idle.set()
+
+    def retry_after(self) -> int:
+        """Seconds until the admitted tiles are likely done (at least ``retry_after_s``, at most 30).
+
+        A fixed 1 s makes hundreds of refused clients come back every second and spend the CPU the
+        model needs on 503s; the estimate spreads them over the time the queue needs.
+        """
+        if not self._rate:
+            return self.retry_after_s
+        return int(min(30, max(self.retry_after_s, np.ceil(self._admitted_tiles / self._rate))))
 
     async def submit(self, tiles: np.ndarray) -> list[np.ndarray]:
         """Queue (N, C, h, w) tiles and wait for their SR tiles (same order).
@@ -247,6 +258,7 @@ class MicroBatcher:
             if not batch:
                 continue
             x = np.stack([it.tile for it in batch])
+            t0 = time.perf_counter()
             try:
                 y = await loop.run_in_executor(self._executor, self._infer, x)
                 if y.shape[0] != len(batch):
@@ -256,6 +268,8 @@ class MicroBatcher:
                     if not it.future.done():
                         it.future.set_exception(err)
                 continue
+            rate = len(batch) / max(1e-6, time.perf_counter() - t0)
+            self._rate = rate if self._rate is None else 0.8 * self._rate + 0.2 * rate
             self.batches_run += 1
             self.tiles_run += len(batch)
             if self.metrics is not None:
