@@ -243,6 +243,8 @@ def phase_mixed_and_sigterm(export: Path, args: argparse.Namespace, tmp: Path, b
     The p99 bound for small requests (unless --small-p99-bound): two round-robin rounds over every
     admitted request plus the running batch, at the bare runner's speed.
     """
+    import httpx
+
     bound = args.small_p99_bound or 2 * (args.queue_size + args.max_batch) / bare_rate
     srv = Server(export, args, tmp / "b.log")
     try:
@@ -253,14 +255,19 @@ def phase_mixed_and_sigterm(export: Path, args: argparse.Namespace, tmp: Path, b
         clients = [("large", large)] + [("medium" if k % 4 == 1 else "small", medium if k % 4 == 1 else small)
                                         for k in range(1, args.clients)]
         peak = [0.0]
+        tiles_per_s = [0.0]
 
         async def run() -> tuple[list[dict[str, Any]], float]:
             t0 = time.monotonic()
             t_sigterm = t0 + args.mixed_seconds
             load = asyncio.ensure_future(closed_loop(srv.url, clients, t_sigterm + args.after_sigterm, True))
-            while time.monotonic() < t_sigterm:
-                peak[0] = max(peak[0], rss_mb(srv.proc.pid))
-                await asyncio.sleep(0.5)
+            async with httpx.AsyncClient(base_url=srv.url, timeout=30) as mc:
+                m0 = metric_sum((await mc.get("/metrics")).text, "sr_serve_tiles_processed_total")
+                while time.monotonic() < t_sigterm:
+                    peak[0] = max(peak[0], rss_mb(srv.proc.pid))
+                    await asyncio.sleep(0.5)
+                m1 = metric_sum((await mc.get("/metrics")).text, "sr_serve_tiles_processed_total")
+            tiles_per_s[0] = (m1 - m0) / (time.monotonic() - t0)
             srv.proc.send_signal(signal.SIGTERM)
             return await load, t_sigterm
 
@@ -268,6 +275,8 @@ def phase_mixed_and_sigterm(export: Path, args: argparse.Namespace, tmp: Path, b
         code = srv.stop()
     finally:
         srv.stop()
+    # the machine is shared: the bare runner again right after, to see how much the contention drifted
+    bare_after = runner_rate(export, args.tile, args.max_batch, args.threads, args.probe_seconds)
     before = [r for r in recs if r["t1"] <= t_sig]
     after = [r for r in recs if r["t1"] > t_sig]
     large_runs = [(r["t0"], r["t1"]) for r in before if r["kind"] == "large" and r["status"] == 200]
@@ -292,6 +301,7 @@ def phase_mixed_and_sigterm(export: Path, args: argparse.Namespace, tmp: Path, b
         "small_p99_s": _p(small_ok, 99), "small_during_large": len(small_during), "small_during_large_p99_s": p99,
         "large_ok": len(large_runs), "large_mean_s": float(np.mean([b - a for a, b in large_runs])) if large_runs
         else float("nan"), "bound_s": bound, "peak_rss_mb": peak[0],
+        "served_tiles_per_s": tiles_per_s[0], "bare_tiles_per_s_used": bare_rate, "bare_tiles_per_s_after": bare_after,
         "pass_b": len(bad) == 0 and p99 <= bound and len(small_during) > 0,
         "sigterm_counts": counts(after), "sigterm_500s": sum(1 for r in after if r["status"] == 500),
         "exit_code": code, "pass_d": not any(r["status"] == 500 for r in after),
@@ -389,7 +399,9 @@ def report(args: argparse.Namespace, model: str, sat: list[dict], b: dict, c: di
         ["(b) 200 mixed clients", f"{b['clients']} clients, {b['seconds']:.0f} s",
          f"{b['counts']}; 5xx {b['five_xx']}; small p50 {b['small_p50_s']:.2f} s, p99 {b['small_p99_s']:.2f} s; "
          f"small while a large runs: n={b['small_during_large']}, p99 {b['small_during_large_p99_s']:.2f} s; "
-         f"large done {b['large_ok']} (mean {b['large_mean_s']:.1f} s); peak RSS {b['peak_rss_mb']:.0f} MB",
+         f"large done {b['large_ok']} (mean {b['large_mean_s']:.1f} s); served {b['served_tiles_per_s']:.2f} tiles/s "
+         f"(bare runner {b['bare_tiles_per_s_used']:.2f} before, {b['bare_tiles_per_s_after']:.2f} right after); "
+         f"peak RSS {b['peak_rss_mb']:.0f} MB",
          f"0 5xx; 200 or 503+Retry-After; p99 ≤ {b['bound_s']:.1f} s", "PASS" if b["pass_b"] else "FAIL"],
         ["(d) SIGTERM under (b)", f"after {b['seconds']:.0f} s, load continues",
          f"{b['sigterm_counts']} (-1 = connection refused after close); exit {b['exit_code']}", "0 x 500",

@@ -149,6 +149,7 @@ class _Ctx:
 
     model: str = "-"
     body_bytes: int = 0
+    body_read: bool = False
 
 
 async def _first_of(work: Awaitable[T], stop: Callable[[], Coroutine[Any, Any, object]]) -> tuple[bool, T | None]:
@@ -403,7 +404,12 @@ class SRServer:
         except RequestError as err:
             self.metrics.requests.labels(model=ctx.model, status=str(err.status)).inc()
             self.metrics.errors.labels(type=err.code).inc()
-            return _error_response(err)
+            response = _error_response(err)
+            if not ctx.body_read:
+                # refused before its body was read: close rather than let uvicorn read and discard it
+                # (150 refused 18 MiB uploads otherwise cost the CPU of 2.7 GB of parsing)
+                response.headers["Connection"] = "close"
+            return response
         except ClientGone:
             # nobody reads this answer; 499 is nginx's "client closed request", used in logs and metrics
             self.metrics.requests.labels(model=ctx.model, status="499").inc()
@@ -427,6 +433,7 @@ class SRServer:
         if self.draining:
             raise self._shutting_down()
         data = await self.read_image_bytes(request, ctx)
+        ctx.body_read = True
         limits = self.config.limits
         # the work is bounded from the header, before a pixel is decoded
         width, height = await run_in_threadpool(probe_image_size, data, limits)

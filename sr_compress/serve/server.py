@@ -88,10 +88,14 @@ def make_protocol(header_timeout_s: float, max_connections: int, retry_after_s: 
             self._header_timer = None
             waiting = self.cycle is None or self.cycle.response_complete
             if waiting and not self.transport.is_closing():
-                # no complete request line + headers in time: a slow-loris client or an idle socket
-                self.transport.write(_raw_json_response(
-                    408, "Request Timeout", "header_timeout",
-                    f"request line and headers not received within {header_timeout_s:g} s (sr-serve --header-timeout)"))
+                # no complete request line + headers in time: a slow-loris client or an idle socket.
+                # After an earlier response on this connection, just close (a second status line would
+                # follow the first on the wire).
+                if self.cycle is None:
+                    self.transport.write(_raw_json_response(
+                        408, "Request Timeout", "header_timeout",
+                        f"request line and headers not received within {header_timeout_s:g} s "
+                        "(sr-serve --header-timeout)"))
                 self.transport.close()
 
         def handle_events(self) -> None:
