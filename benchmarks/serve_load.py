@@ -308,25 +308,34 @@ def phase_mixed_and_sigterm(export: Path, args: argparse.Namespace, tmp: Path, b
     }
 
 
-async def _stalled_upload(port: int, size: int, buf: bytes) -> str:
-    """Send headers declaring size+1 bytes, then ``size`` bytes, then stall; return what came back."""
+async def _stalled_upload(port: int, size: int, buf: bytes, hold_s: float) -> str:
+    """Send headers declaring size+1 bytes, then ``size`` bytes, then stall; return what came back.
+
+    The answer is read while sending: a refused upload is answered (and closed) before its body is read.
+    """
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError as err:
         return f"connect {type(err).__name__}"
+    answer = asyncio.ensure_future(reader.read(200))
     try:
         writer.write(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                      b"Content-Length: %d\r\n\r\n" % (size + 1))
         sent = 0
-        while sent < size:
+        while sent < size and not answer.done():
             n = min(len(buf), size - sent)
             writer.write(buf[:n])
             await writer.drain()
             sent += n
-        head = await asyncio.wait_for(reader.read(200), 90)
+    except OSError:
+        pass
+    try:
+        head = await asyncio.wait_for(answer, hold_s)
         return head.split(b"\r\n", 1)[0].decode(errors="replace") or "closed"
-    except (OSError, asyncio.TimeoutError) as err:
-        return f"{type(err).__name__}"
+    except asyncio.TimeoutError:
+        return "held (being read, within the budget)"
+    except OSError as err:
+        return type(err).__name__
     finally:
         writer.close()
 
@@ -350,8 +359,8 @@ def phase_hostile(export: Path, args: argparse.Namespace, tmp: Path) -> dict[str
 
         async def run() -> list[str]:
             buf = b"\0" * (1 << 20)
-            uploads = [asyncio.ensure_future(_stalled_upload(srv.port, args.stall_mib << 20, buf))
-                       for _ in range(args.stalled)]
+            uploads = [asyncio.ensure_future(_stalled_upload(srv.port, args.stall_mib << 20, buf,
+                                                             args.hostile_seconds + 5)) for _ in range(args.stalled)]
             async with httpx.AsyncClient(base_url=srv.url, timeout=60) as client:
                 t_end = time.monotonic() + args.hostile_seconds
                 i = 0
@@ -366,12 +375,9 @@ def phase_hostile(export: Path, args: argparse.Namespace, tmp: Path) -> dict[str
                         small_lat.append((-1, time.monotonic() - t0))
                     i += 1
                     await asyncio.sleep(0.5)
-            # uploads still being read (inside the body budget) are held until --read-timeout; stop waiting
-            await asyncio.wait(uploads, timeout=2)
-            for u in uploads:
-                u.cancel()
-            return [u.result() if u.done() and not u.cancelled() else "held (being read, within the budget)"
-                    for u in uploads]
+            # uploads still being read (inside the body budget) are held until --read-timeout; they
+            # report "held" after hold_s
+            return list(await asyncio.gather(*uploads))
 
         outcomes = asyncio.run(run())
         peak = rss_mb(srv.proc.pid, "VmHWM")

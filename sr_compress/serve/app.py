@@ -80,6 +80,19 @@ class ServeConfig:
     retry_after_s: int = 1
 
 
+# refused bodies above this size are not drained (uvicorn pauses reading at 64 KiB buffered)
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _declared_length(request: Request) -> int:
+    """Content-Length (0 for chunked/unparsable bodies: a client streaming those reads the answer only
+    after sending, so closing under it would lose the answer; the header deadline closes it later)."""
+    try:
+        return int(request.headers.get("content-length", ""))
+    except ValueError:
+        return 0
+
+
 class ClientGone(Exception):
     """The client disconnected before its answer was ready."""
 
@@ -405,9 +418,10 @@ class SRServer:
             self.metrics.requests.labels(model=ctx.model, status=str(err.status)).inc()
             self.metrics.errors.labels(type=err.code).inc()
             response = _error_response(err)
-            if not ctx.body_read:
-                # refused before its body was read: close rather than let uvicorn read and discard it
-                # (150 refused 18 MiB uploads otherwise cost the CPU of 2.7 GB of parsing)
+            if not ctx.body_read and _declared_length(request) > _DRAIN_LIMIT:
+                # refused before a large body was read: close rather than let uvicorn read and discard it
+                # (150 refused 18 MiB uploads otherwise cost the CPU of 2.7 GB of parsing). Small bodies
+                # are already buffered; closing on them would reset the connection under the answer.
                 response.headers["Connection"] = "close"
             return response
         except ClientGone:
