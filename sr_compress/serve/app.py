@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -372,8 +373,8 @@ class SRServer:
         try:
             upload = form.get("image") or form.get("file")
             if upload is None:
-                upload = next((v for v in form.values() if hasattr(v, "read")), None)
-            if upload is None or not hasattr(upload, "read"):
+                upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+            if not isinstance(upload, UploadFile):
                 raise RequestError(400, "bad_multipart", "multipart body has no file field; name it 'image'")
             if upload.content_type:
                 check_content_type(upload.content_type)

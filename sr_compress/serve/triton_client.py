@@ -77,7 +77,8 @@ class TritonRunner(Runner):
         self.input_name, self.output_name = inp["name"], out["name"]
         self.dtype = _DTYPES[inp["datatype"]]
         query = parse_qs(parts.query)
-        scale_s = _param(config, "sr_compress.scale") or (query.get("scale") or [None])[0]
+        scale_q = query.get("scale")
+        scale_s = _param(config, "sr_compress.scale") or (scale_q[0] if scale_q else None)
         if scale_s is None:
             raise UserInputError(f"--model {url}: the Triton config has no sr_compress.scale parameter; write the "
                                  "repository with 'sr-compress export --triton' or add ?scale=N to the URL")
