@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import UserInputError
 from ..runtime.tiling import extract_tiles, make_plan, merge_tiles
 from .batching import MicroBatcher
 from .limits import (
@@ -194,9 +195,14 @@ class SRServer:
         names = [m.name for m in models]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            from ..errors import UserInputError
-
             raise UserInputError(f"--model: the name(s) {', '.join(sorted(dup))} are used twice; use NAME=PATH")
+        for m in models:
+            tile, overlap = self._tiling(m)
+            side = min(tile) if isinstance(tile, tuple) else tile
+            if side is not None and side <= 2 * overlap:
+                # every tile would be all overlap: each request would fail (a 500) instead of the start-up
+                raise UserInputError(f"model {m.name}: tile {side} must be larger than 2 x overlap ({overlap}); "
+                                     "use a larger --tile or a smaller --overlap")
         self.models = {m.name: m for m in models}
         self.default_model = models[0].name
         self.config = config

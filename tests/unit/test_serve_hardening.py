@@ -338,6 +338,11 @@ def test_cli_refuses_tile_overlap_and_port_at_start_up() -> None:
         assert what in str(res.exception) and "\n" not in str(res.exception)
 
 
+def test_app_refuses_a_model_whose_tile_is_all_overlap() -> None:
+    with pytest.raises(UserInputError, match="tile 8 must be larger than 2 x overlap"):
+        _app(CountingX2(), tile=8, overlap=8)
+
+
 def test_unknown_scale_precision_and_parameters_are_400() -> None:
     with TestClient(_app(CountingX2())) as client:
         body = _png(8, 8)
