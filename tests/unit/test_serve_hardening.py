@@ -229,9 +229,9 @@ class LiveServer:
 def test_sigterm_under_load_gives_200_or_503_never_500() -> None:
     import httpx
 
-    app = _app(CountingX2(delay=0.02), tile=16, overlap=2, max_batch=2, max_wait_ms=1, drain_timeout_s=3)
+    app = _app(CountingX2(delay=0.02), tile=16, overlap=2, max_batch=2, max_wait_ms=1, drain_timeout_s=6)
     body = _png(40, 40)  # 9 tiles each
-    srv = LiveServer(app, drain_timeout_s=3).__enter__()
+    srv = LiveServer(app, drain_timeout_s=6).__enter__()
     try:
         async def load() -> list[int | str]:
             async with httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
