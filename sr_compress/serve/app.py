@@ -1,11 +1,18 @@
 """The ``sr-serve`` ASGI app (Starlette): upscale endpoint, model list, health, metrics, OpenAPI.
 
-Request path of ``POST /v1/upscale``: auth → body read with a byte limit → content-type check →
-admission (503 when full) → header-only open (format + pixel limits) → decode in a thread →
-tiles from ``runtime/tiling.py`` → :class:`MicroBatcher` (cross-request batches, inference in the
-model's worker thread) → merge → alpha (bicubic) re-attached → encode in a thread. Anything the
-client got wrong is a :class:`RequestError` answered as 4xx JSON; the catch-all 500 exists only
-for our own bugs and is counted separately (``sr_serve_errors_total{type="internal"}``).
+Request path of ``POST /v1/upscale``: auth → query check → body read (Content-Length checked
+before reading, a budget on body bytes held server-wide, a read timeout) → header-only probe
+(format, input pixels) → WORK admission from the header (aspect ratio, output pixels, tiles after
+padding; then a request slot and the model's tile budget, 503 when full) → decode in a thread →
+tiles from ``runtime/tiling.py`` → :class:`MicroBatcher` (round-robin across requests, inference
+in the model's worker thread) → merge → alpha (bicubic) re-attached → encode in a thread.
+
+Once the body is read, a client that disconnects cancels its request (its queued tiles are
+dropped). On SIGTERM (:meth:`SRServer.begin_drain`) requests whose tiles have started finish,
+the others get 503 ``shutting_down``; shortly before uvicorn's graceful-shutdown deadline every
+request still open is answered 503, so shutdown never produces a 500. Anything the client got
+wrong is a :class:`RequestError` answered as 4xx/503 JSON; the catch-all 500 exists only for our
+own bugs and is counted separately (``sr_serve_errors_total{type="internal"}``).
 """
 
 from __future__ import annotations
@@ -15,20 +22,22 @@ import hmac
 import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import UserInputError
 from ..runtime.tiling import extract_tiles, make_plan, merge_tiles
 from .batching import MicroBatcher
 from .limits import (
@@ -38,13 +47,19 @@ from .limits import (
     Upload,
     check_content_type,
     check_upload_size,
+    check_work,
     decode_upload,
+    probe_image_size,
 )
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ServerMetrics
 from .models import ServedModel
+from .openapi import openapi_spec
+from .page import docs_html
 
 log = logging.getLogger("sr_compress.serve")
+T = TypeVar("T")
+QUERY_PARAMS = ("model", "format", "scale", "precision")
 
 
 @dataclass
@@ -53,6 +68,10 @@ class ServeConfig:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     queue_size: int = 64
+    # tiles admitted (waiting or running) per model; None = 4 x the per-request tile budget
+    max_queued_tiles: int | None = None
+    # request body bytes held at once, server-wide: bounds memory before admission (150 stalled uploads)
+    max_body_bytes_in_flight: int = 256 * 1024 * 1024
     token: str | None = None
     default_format: str = "png"
     drain_timeout_s: float = 30.0
@@ -60,6 +79,24 @@ class ServeConfig:
     read_timeout_s: float = 60.0
     jpeg_quality: int = 95
     webp_quality: int = 95
+    retry_after_s: int = 1
+
+
+# refused bodies above this size are not drained (uvicorn pauses reading at 64 KiB buffered)
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _declared_length(request: Request) -> int:
+    """Content-Length (0 for chunked/unparsable bodies: a client streaming those reads the answer only
+    after sending, so closing under it would lose the answer; the header deadline closes it later)."""
+    try:
+        return int(request.headers.get("content-length", ""))
+    except ValueError:
+        return 0
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
 
 
 def _error_response(err: RequestError) -> JSONResponse:
@@ -121,8 +158,36 @@ def encode_result(sr: np.ndarray, upload: Upload, scale: int, fmt: str, config: 
 
 
 # -- the app ------------------------------------------------------------------------------------
+@dataclass
+class _Ctx:
+    """Per-request bookkeeping the handler's ``finally`` needs."""
+
+    model: str = "-"
+    body_bytes: int = 0
+    body_read: bool = False
+
+
+async def _first_of(work: Awaitable[T], stop: Callable[[], Coroutine[Any, Any, object]]) -> tuple[bool, T | None]:
+    """Run ``work`` until it finishes or ``stop()`` returns; (True, result) or (False, None) with work cancelled."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    # a thread-pool step cannot be interrupted; retrieve its outcome later so nothing is logged as lost
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return False, None
+
+
 class SRServer:
-    """State shared by the handlers: models, their batchers, metrics, readiness."""
+    """State shared by the handlers: models, their batchers, metrics, readiness, drain state."""
 
     def __init__(self, models: list[ServedModel], config: ServeConfig) -> None:
         if not models:
@@ -130,27 +195,72 @@ class SRServer:
         names = [m.name for m in models]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            from ..errors import UserInputError
-
             raise UserInputError(f"--model: the name(s) {', '.join(sorted(dup))} are used twice; use NAME=PATH")
+        for m in models:
+            tile, overlap = self._tiling(m)
+            side = min(tile) if isinstance(tile, tuple) else tile
+            if side is not None and side <= 2 * overlap:
+                # every tile would be all overlap: each request would fail (a 500) instead of the start-up
+                raise UserInputError(f"model {m.name}: tile {side} must be larger than 2 x overlap ({overlap}); "
+                                     "use a larger --tile or a smaller --overlap")
         self.models = {m.name: m for m in models}
         self.default_model = models[0].name
         self.config = config
         self.metrics = ServerMetrics()
         self.batchers: dict[str, MicroBatcher] = {}
+        # per-request tile budget of each model (depends on its tile size and size requirements)
+        self.tile_budgets = {m.name: config.limits.tile_budget(*self._tiling(m), m.runner.info.size_requirements)
+                             for m in models}
         self.ready = False
+        self.draining = False
+        self._body_bytes = 0
+        self._abort: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @staticmethod
+    def _tiling(model: ServedModel) -> tuple[int | tuple[int, int] | None, int]:
+        info = model.runner.info
+        tile: int | tuple[int, int] | None = tuple(info.fixed_shape) if info.fixed_shape else model.tile  # type: ignore[assignment]
+        return tile, (model.overlap if tile is not None else 0)
 
     # lifecycle ---------------------------------------------------------------------------------
     async def startup(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._abort = asyncio.Event()
         for name, m in self.models.items():
+            queued = self.config.max_queued_tiles or 4 * self.tile_budgets[name]
             b = MicroBatcher(m.runner, name, self.config.max_batch, self.config.max_wait_ms,
-                             self.config.queue_size, self.metrics)
+                             self.config.queue_size, self.metrics, self.config.retry_after_s, queued)
             b.start()
             self.batchers[name] = b
         self.ready = True
 
-    async def shutdown(self) -> None:
+    def request_exit(self) -> None:
+        """Thread/signal-safe entry to :meth:`begin_drain` (called from uvicorn's SIGTERM handler)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.begin_drain)
+
+    def begin_drain(self) -> None:
+        """SIGTERM: stop admitting, 503 the not-yet-started work, finish the rest before the deadline."""
+        if self.draining:
+            return
+        self.draining = True
         self.ready = False
+        for b in self.batchers.values():
+            b.begin_drain()
+        # answer everything still open shortly before uvicorn's graceful-shutdown deadline cancels it
+        margin = min(2.0, self.config.drain_timeout_s / 4)
+        asyncio.get_running_loop().call_later(max(0.0, self.config.drain_timeout_s - margin), self._abort_now)
+        log.info("sr-serve: draining (in-flight work finishes, queued work gets 503 shutting_down)")
+
+    def _abort_now(self) -> None:
+        if self._abort is not None:
+            self._abort.set()
+        for b in self.batchers.values():
+            b.abort_all()
+
+    async def shutdown(self) -> None:
+        self.begin_drain()
         await asyncio.gather(*(b.drain(self.config.drain_timeout_s) for b in self.batchers.values()))
         for m in self.models.values():
             try:
@@ -159,14 +269,19 @@ class SRServer:
                 log.exception("closing model %s failed", m.name)
         log.info("sr-serve: in-flight requests drained, %d model(s) closed", len(self.models))
 
+    def _shutting_down(self) -> RequestError:
+        return RequestError(503, "shutting_down", "server is shutting down; retry on another replica",
+                            {"Retry-After": str(self.config.retry_after_s)})
+
     # helpers -----------------------------------------------------------------------------------
     def check_auth(self, request: Request) -> None:
         token = self.config.token
         if not token:
             return
-        got = request.headers.get("authorization", "")
-        scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+        # header values arrive decoded as latin-1: recover the bytes, compare with the token's UTF-8 bytes
+        got = request.headers.get("authorization", "").encode("latin-1", "replace")
+        scheme, _, value = got.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), token.encode("utf-8")):
             raise RequestError(401, "unauthorized", "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
                                {"WWW-Authenticate": 'Bearer realm="sr-serve"'})
 
@@ -181,18 +296,49 @@ class SRServer:
     def pick_format(self, request: Request) -> str:
         fmt = (request.query_params.get("format") or self.config.default_format).lower()
         if fmt not in OUTPUT_FORMATS:
-            raise RequestError(400, "bad_format", f"format={fmt!r} is not supported; use png, webp or jpeg")
+            raise RequestError(400, "bad_format", f"format={fmt[:32]!r} is not supported; use png, webp or jpeg")
         return "jpeg" if fmt == "jpg" else fmt
 
-    async def read_image_bytes(self, request: Request) -> bytes:
+    def check_query(self, request: Request, model: ServedModel) -> None:
+        """Unknown parameters and a scale/precision the model does not have are refused, not ignored."""
+        unknown = sorted(set(request.query_params) - set(QUERY_PARAMS))
+        if unknown:
+            raise RequestError(400, "bad_parameter", f"unknown query parameter(s) {', '.join(u[:32] for u in unknown)}; "
+                               f"accepted: {', '.join(QUERY_PARAMS)}")
+        scale = request.query_params.get("scale")
+        if scale is not None and scale.strip() != str(model.scale):
+            raise RequestError(400, "bad_scale", f"scale={scale[:16]!r}: model {model.name!r} upscales x{model.scale} "
+                               "only; omit scale or pick another model with ?model= (GET /v1/models)")
+        precision = request.query_params.get("precision")
+        if precision is not None and precision.strip().lower() != model.precision:
+            raise RequestError(400, "bad_precision", f"precision={precision[:16]!r}: model {model.name!r} runs "
+                               f"{model.precision}; omit precision or serve that artifact under another name")
+
+    def _reserve_body(self, ctx: _Ctx, n: int) -> None:
+        cap = self.config.max_body_bytes_in_flight
+        if self._body_bytes > 0 and self._body_bytes + n > cap:
+            raise RequestError(503, "server_busy", f"the server holds {self._body_bytes} bytes of request bodies; "
+                               f"the limit is max_body_bytes_in_flight={cap} (sr-serve --max-body-mb-in-flight); "
+                               "retry later", {"Retry-After": str(self.config.retry_after_s)})
+        self._body_bytes += n
+        ctx.body_bytes += n
+        self.metrics.body_bytes.set(self._body_bytes)
+
+    def _release_body(self, ctx: _Ctx) -> None:
+        self._body_bytes -= ctx.body_bytes
+        ctx.body_bytes = 0
+        self.metrics.body_bytes.set(self._body_bytes)
+
+    async def read_image_bytes(self, request: Request, ctx: _Ctx) -> bytes:
         limits = self.config.limits
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
                 n = int(declared)
             except ValueError:
-                raise RequestError(400, "bad_request", f"Content-Length {declared!r} is not a number") from None
-            check_upload_size(n, limits)
+                raise RequestError(400, "bad_request", f"Content-Length {declared[:32]!r} is not a number") from None
+            check_upload_size(n, limits)  # before reading a byte of the body
+            self._reserve_body(ctx, n)
         ctype = request.headers.get("content-type", "")
         is_multipart = ctype.lower().startswith("multipart/form-data")
         if not is_multipart:
@@ -204,6 +350,8 @@ class SRServer:
             async for chunk in request.stream():
                 total += len(chunk)
                 check_upload_size(total, limits)  # chunked uploads have no Content-Length to trust
+                if total > ctx.body_bytes:
+                    self._reserve_body(ctx, total - ctx.body_bytes)
                 chunks.append(chunk)
 
         try:
@@ -212,6 +360,7 @@ class SRServer:
             raise RequestError(408, "request_timeout", f"the body was not received within "
                                f"{self.config.read_timeout_s:g} s (sr-serve --read-timeout)") from None
         body = b"".join(chunks)
+        chunks.clear()
         if is_multipart:
             body = await self._from_multipart(request, body)
         if not body:
@@ -230,8 +379,8 @@ class SRServer:
         try:
             upload = form.get("image") or form.get("file")
             if upload is None:
-                upload = next((v for v in form.values() if hasattr(v, "read")), None)
-            if upload is None or not hasattr(upload, "read"):
+                upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+            if not isinstance(upload, UploadFile):
                 raise RequestError(400, "bad_multipart", "multipart body has no file field; name it 'image'")
             if upload.content_type:
                 check_content_type(upload.content_type)
@@ -239,62 +388,108 @@ class SRServer:
         finally:
             await form.close()
 
+    async def _until_abort(self, work: Awaitable[T]) -> T:
+        """``work``, unless the drain deadline comes first: then 503 (uvicorn would cancel it into a 500)."""
+        abort = self._abort
+        if abort is None:
+            return await work
+        finished, result = await _first_of(work, abort.wait)
+        if not finished:
+            raise self._shutting_down()
+        return result  # type: ignore[return-value]
+
+    async def _until_disconnect(self, request: Request, work: Awaitable[T]) -> T:
+        """``work``, cancelled (its tiles dropped) when the client disconnects; call after the body is read."""
+        async def disconnected() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        finished, result = await _first_of(work, disconnected)
+        if not finished:
+            raise ClientGone()
+        return result  # type: ignore[return-value]
+
     # handlers ----------------------------------------------------------------------------------
     async def upscale(self, request: Request) -> Response:
         t0 = time.perf_counter()
-        model_label = "-"
+        ctx = _Ctx()
         self.metrics.in_flight.inc()
         try:
-            self.check_auth(request)
-            model = self.pick_model(request)
-            model_label = model.name
-            fmt = self.pick_format(request)
-            data = await self.read_image_bytes(request)
-            batcher = self.batchers[model.name]
-            # admitted before decoding: an overloaded server refuses work before spending CPU on it
-            async with batcher.admit():
-                upload = await run_in_threadpool(decode_upload, data, self.config.limits)
-                sr, n_tiles = await self._infer(model, batcher, upload)
-                content, media = await run_in_threadpool(encode_result, sr, upload, model.scale, fmt, self.config)
+            response = await self._until_abort(self._upscale(request, ctx))
             elapsed = time.perf_counter() - t0
-            h, w = upload.rgb.shape[:2]
-            headers = {
-                "X-Model": model.name,
-                "X-Scale": str(model.scale),
-                "X-Backend": model.backend,
-                "X-Precision": model.precision,
-                "X-Elapsed-Ms": f"{elapsed * 1000:.1f}",
-                "X-Tiles": str(n_tiles),
-                "X-Input-Size": f"{w}x{h}",
-                "X-Output-Size": f"{w * model.scale}x{h * model.scale}",
-            }
-            self.metrics.requests.inc(model=model_label, status="200")
-            self.metrics.latency.observe(elapsed, model=model_label)
-            return Response(content, media_type=media, headers=headers)
+            self.metrics.requests.labels(model=ctx.model, status="200").inc()
+            self.metrics.latency.labels(model=ctx.model).observe(elapsed)
+            response.headers["X-Elapsed-Ms"] = f"{elapsed * 1000:.1f}"
+            return response
         except RequestError as err:
-            self.metrics.requests.inc(model=model_label, status=str(err.status))
-            self.metrics.errors.inc(type=err.code)
-            return _error_response(err)
+            self.metrics.requests.labels(model=ctx.model, status=str(err.status)).inc()
+            self.metrics.errors.labels(type=err.code).inc()
+            response = _error_response(err)
+            if not ctx.body_read and _declared_length(request) > _DRAIN_LIMIT:
+                # refused before a large body was read: close rather than let uvicorn read and discard it
+                # (150 refused 18 MiB uploads otherwise cost the CPU of 2.7 GB of parsing). Small bodies
+                # are already buffered; closing on them would reset the connection under the answer.
+                response.headers["Connection"] = "close"
+            return response
+        except ClientGone:
+            # nobody reads this answer; 499 is nginx's "client closed request", used in logs and metrics
+            self.metrics.requests.labels(model=ctx.model, status="499").inc()
+            self.metrics.errors.labels(type="client_gone").inc()
+            return Response(status_code=499)
         except Exception:  # noqa: BLE001 - our bug, not the client's: log it, answer JSON 500
             log.exception("internal error in /v1/upscale")
-            self.metrics.requests.inc(model=model_label, status="500")
-            self.metrics.errors.inc(type="internal")
-            return JSONResponse(
-                {"error": {"code": "internal", "message": "internal server error (logged)", "status": 500}},
-                status_code=500,
-            )
+            self.metrics.requests.labels(model=ctx.model, status="500").inc()
+            self.metrics.errors.labels(type="internal").inc()
+            return _json_error(500, "internal", "internal server error (logged)")
         finally:
+            self._release_body(ctx)
             self.metrics.in_flight.dec()
 
+    async def _upscale(self, request: Request, ctx: _Ctx) -> Response:
+        self.check_auth(request)
+        model = self.pick_model(request)
+        ctx.model = model.name
+        fmt = self.pick_format(request)
+        self.check_query(request, model)
+        if self.draining:
+            raise self._shutting_down()
+        data = await self.read_image_bytes(request, ctx)
+        ctx.body_read = True
+        limits = self.config.limits
+        # the work is bounded from the header, before a pixel is decoded
+        width, height = await run_in_threadpool(probe_image_size, data, limits)
+        tile, overlap = self._tiling(model)
+        n_tiles = check_work(width, height, model.scale, tile, overlap, model.runner.info.size_requirements,
+                             limits, self.tile_budgets[model.name])
+        batcher = self.batchers[model.name]
+        async with batcher.admit(n_tiles):
+            return await self._until_disconnect(request, self._process(model, batcher, data, fmt))
+
+    async def _process(self, model: ServedModel, batcher: MicroBatcher, data: bytes, fmt: str) -> Response:
+        upload = await run_in_threadpool(decode_upload, data, self.config.limits)
+        del data
+        sr, n_tiles = await self._infer(model, batcher, upload)
+        content, media = await run_in_threadpool(encode_result, sr, upload, model.scale, fmt, self.config)
+        h, w = upload.rgb.shape[:2]
+        headers = {
+            "X-Model": model.name,
+            "X-Scale": str(model.scale),
+            "X-Backend": model.backend,
+            "X-Precision": model.precision,
+            "X-Tiles": str(n_tiles),
+            "X-Input-Size": f"{w}x{h}",
+            "X-Output-Size": f"{w * model.scale}x{h * model.scale}",
+        }
+        return Response(content, media_type=media, headers=headers)
+
     async def _infer(self, model: ServedModel, batcher: MicroBatcher, upload: Upload) -> tuple[np.ndarray, int]:
-        info = model.runner.info
-        tile: int | tuple[int, int] | None = tuple(info.fixed_shape) if info.fixed_shape else model.tile
-        overlap = model.overlap if tile is not None else 0
+        tile, overlap = self._tiling(model)
         chw = np.ascontiguousarray(np.transpose(upload.rgb, (2, 0, 1)))
         # same plan/extract/merge as runtime.tiling.upscale, so results equal offline inference
-        plan = make_plan(chw.shape[1], chw.shape[2], tile, overlap, info.size_requirements)
+        plan = make_plan(chw.shape[1], chw.shape[2], tile, overlap, model.runner.info.size_requirements)
         tiles = await run_in_threadpool(extract_tiles, chw, plan)
         sr_tiles = await batcher.submit(tiles)
+        del tiles
         sr = await run_in_threadpool(merge_tiles, sr_tiles, plan, model.scale)
         return sr, len(plan.tiles)
 
@@ -306,7 +501,7 @@ class SRServer:
         out = []
         for m in self.models.values():
             d = m.describe()
-            d["limits"] = self.config.limits.describe()
+            d["limits"] = {**self.config.limits.describe(), "max_tiles": self.tile_budgets[m.name]}
             d["default"] = m.name == self.default_model
             out.append(d)
         return JSONResponse({"models": out})
@@ -326,7 +521,7 @@ class SRServer:
         return JSONResponse(openapi_spec(self))
 
     async def docs(self, request: Request) -> Response:
-        return HTMLResponse(docs_html(openapi_spec(self)))
+        return HTMLResponse(docs_html(openapi_spec(self), str(request.base_url)))
 
 
 def _json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -352,7 +547,7 @@ def create_app(models: list[ServedModel], config: ServeConfig | None = None) -> 
         return _json_error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
-        server.metrics.errors.inc(type="internal")
+        server.metrics.errors.labels(type="internal").inc()
         return _json_error(500, "internal", "internal server error (logged)")
 
     routes = [
@@ -371,110 +566,3 @@ def create_app(models: list[ServedModel], config: ServeConfig | None = None) -> 
     )
     app.state.server = server
     return app
-
-
-# -- OpenAPI ------------------------------------------------------------------------------------
-def _err_schema_ref(desc: str) -> dict[str, Any]:
-    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
-def openapi_spec(server: SRServer) -> dict[str, Any]:
-    """OpenAPI 3.0 description of the API, with the live model names and limits filled in."""
-    from .. import __version__
-
-    limits = server.config.limits
-    image_body = {"type": "string", "format": "binary"}
-    binary_types = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "application/octet-stream"]
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "sr-serve",
-            "version": __version__,
-            "description": "Super-resolution upscaling over exported sr-compress models. "
-            f"Limits: {limits.max_upload_bytes} bytes per upload, {limits.max_pixels} input pixels.",
-        },
-        "paths": {
-            "/v1/upscale": {
-                "post": {
-                    "summary": "Upscale one image",
-                    "parameters": [
-                        {"name": "model", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": sorted(server.models), "default": server.default_model}},
-                        {"name": "format", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": ["png", "webp", "jpeg"],
-                                    "default": server.config.default_format}},
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            **{t: {"schema": image_body} for t in binary_types},
-                            "multipart/form-data": {
-                                "schema": {"type": "object", "properties": {"image": image_body}, "required": ["image"]}
-                            },
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "The upscaled image (gray stays gray, alpha is kept except in JPEG, "
-                            "16-bit input gives 16-bit PNG).",
-                            "headers": {h: {"schema": {"type": "string"}} for h in
-                                        ("X-Model", "X-Scale", "X-Backend", "X-Precision", "X-Elapsed-Ms", "X-Tiles",
-                                         "X-Input-Size", "X-Output-Size")},
-                            "content": {t: {"schema": image_body} for t in ("image/png", "image/webp", "image/jpeg")},
-                        },
-                        "400": _err_schema_ref("Corrupt/truncated image, bad multipart, bad format parameter"),
-                        "401": _err_schema_ref("Missing or wrong bearer token"),
-                        "408": _err_schema_ref("Body not received within the read timeout"),
-                        "404": _err_schema_ref("Unknown model"),
-                        "413": _err_schema_ref("Upload larger than max_upload_bytes or image over max_pixels"),
-                        "415": _err_schema_ref("Content type or image format not accepted"),
-                        "502": _err_schema_ref("A triton:// model's Triton server is down or refused the batch"),
-                        "503": _err_schema_ref("Queue full or shutting down (see Retry-After)"),
-                    },
-                    "security": [{"bearer": []}] if server.config.token else [],
-                }
-            },
-            "/v1/models": {"get": {"summary": "Served models", "responses": {"200": {
-                "description": "Models with scale, backend, precision and limits",
-                "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
-            "/readyz": {"get": {"summary": "Readiness", "responses": {
-                "200": {"description": "models loaded"}, "503": {"description": "starting or draining"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        },
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {"error": {"type": "object", "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"}, "status": {"type": "integer"}}}},
-                }
-            },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    }
-
-
-def docs_html(spec: dict[str, Any]) -> str:
-    """A small self-contained page (no CDN: the server may run offline)."""
-    import html
-    import json
-
-    rows = []
-    for path, ops in spec["paths"].items():
-        for method, op in ops.items():
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(op.get('summary', ''))}</td></tr>")
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>sr-serve API</title></head><body>"
-        f"<h1>{html.escape(spec['info']['title'])} {html.escape(spec['info']['version'])}</h1>"
-        f"<p>{html.escape(spec['info']['description'])}</p>"
-        "<table border='1' cellpadding='4'><tr><th>method</th><th>path</th><th>summary</th></tr>"
-        + "".join(rows)
-        + "</table><p>Machine-readable spec: <a href='/openapi.json'>/openapi.json</a></p>"
-        "<p>Example: <code>curl --data-binary @in.png -H 'Content-Type: image/png' "
-        "'http://127.0.0.1:8000/v1/upscale?format=png' -o out.png</code></p>"
-        f"<details><summary>spec</summary><pre>{html.escape(json.dumps(spec, indent=2))}</pre></details>"
-        "</body></html>"
-    )

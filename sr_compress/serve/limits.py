@@ -9,6 +9,7 @@ what stops decompression bombs: a 20 kB PNG can declare 50 000 x 50 000 pixels.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 # the library's one image-mode conversion (gray/palette/CMYK/alpha/16-bit/EXIF); reused, not copied
 from ..data.io import DecodedImage, _decode
+from ..models.registry import SizeRequirements
+from ..runtime.tiling import make_plan
 
 # Pillow format name -> the MIME type we advertise
 FORMAT_MIME = {
@@ -52,14 +55,29 @@ class Limits:
     max_upload_bytes: int = 20 * 1024 * 1024
     # 2048x1024 covers 1080p; peak memory per request is about 90 bytes per OUTPUT pixel (docs/serve.md)
     max_pixels: int = 2048 * 1024
+    # the WORK a request causes, checked from the header too: pixels alone let a 1 x 2 M image through,
+    # which padding turns into ~18 000 tiles. Output pixels: max_pixels at x4 by default.
+    max_output_pixels: int = 2048 * 1024 * 16
+    max_tiles: int | None = None  # per request; None = twice the tiles of a square max_pixels image
+    max_aspect: float = 32.0  # longest side / shortest side
     allowed_formats: frozenset[str] = field(default_factory=lambda: frozenset(FORMAT_MIME))
 
     def describe(self) -> dict[str, object]:
         return {
             "max_upload_bytes": self.max_upload_bytes,
             "max_input_pixels": self.max_pixels,
+            "max_output_pixels": self.max_output_pixels,
+            "max_tiles": self.max_tiles,
+            "max_aspect_ratio": self.max_aspect,
             "input_formats": sorted(self.allowed_formats),
         }
+
+    def tile_budget(self, tile: int | tuple[int, int] | None, overlap: int, req: SizeRequirements) -> int:
+        """Tiles one request may cause: ``max_tiles`` or the default derived from ``max_pixels``."""
+        if self.max_tiles is not None:
+            return self.max_tiles
+        side = max(1, math.isqrt(self.max_pixels))
+        return 2 * len(make_plan(side, side, tile, overlap if tile is not None else 0, req))
 
 
 @dataclass
@@ -130,6 +148,48 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
     if width * height > limits.max_pixels:
         raise _too_many_pixels(width, height, limits)
     return img
+
+
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
+
+
+def probe_image_size(data: bytes, limits: Limits) -> tuple[int, int]:
+    """(width, height) as decoded (EXIF rotation applied) from the header alone: no pixel is decoded."""
+    img = open_checked(data, limits)
+    width, height = img.size
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block is the decoder's business, not admission's
+        orientation = 1
+    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+
+
+def check_work(width: int, height: int, scale: int, tile: int | tuple[int, int] | None, overlap: int,
+               req: SizeRequirements, limits: Limits, max_tiles: int) -> int:
+    """Refuse (413) a request whose work is too large; return its tile count (after padding).
+
+    Called with the header's size BEFORE decoding: aspect ratio, output pixels and the tile count the
+    tiler will produce for the padded image (what memory and model time actually scale with).
+    """
+    short, long_ = min(width, height), max(width, height)
+    if long_ > limits.max_aspect * short:
+        raise RequestError(
+            413, "bad_aspect_ratio",
+            f"image is {width}x{height} (aspect {long_ / short:.0f}:1); the limit is max_aspect={limits.max_aspect:g} "
+            "(sr-serve --max-aspect)")
+    out_px = width * height * scale * scale
+    if out_px > limits.max_output_pixels:
+        raise RequestError(
+            413, "too_many_output_pixels",
+            f"x{scale} output would be {width * scale}x{height * scale} = {out_px} pixels; the limit is "
+            f"max_output_pixels={limits.max_output_pixels} (sr-serve --max-output-pixels)")
+    n = len(make_plan(height, width, tile, overlap if tile is not None else 0, req))
+    if n > max_tiles:
+        raise RequestError(
+            413, "too_many_tiles",
+            f"image {width}x{height} needs {n} tiles after padding; the limit is {max_tiles} tiles per request "
+            "(sr-serve --max-tiles)")
+    return n
 
 
 def _cv2_16bit(data: bytes) -> np.ndarray | None:

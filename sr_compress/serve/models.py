@@ -117,9 +117,9 @@ def load_served_model(
         if not _NAME_RE.match(name):
             raise UserInputError(f"--model {spec}: model name {name!r} must be 1-64 letters, digits, '_', '-' "
                                  "or '.'; use --model NAME=triton://HOST:PORT/MODEL")
-        runner = TritonRunner(url)
-        return ServedModel(name=name, runner=runner, source=url, tile=runner.tile or tile, overlap=overlap,
-                           arch=runner.arch)
+        triton = TritonRunner(url)
+        return ServedModel(name=name, runner=triton, source=url, tile=triton.tile or tile, overlap=overlap,
+                           arch=triton.arch)
     name, path = parse_spec(spec)
     if not path.exists():
         raise UserInputError(f"--model {spec}: {path} does not exist; pass an export directory or a checkpoint")

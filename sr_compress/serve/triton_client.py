@@ -9,12 +9,17 @@ on its GPUs. The repository Triton serves is the one ``sr-compress export --trit
 Protocol: KServe v2 over HTTP (Triton's port 8000) with Triton's binary tensor extension — JSON
 header of ``Inference-Header-Content-Length`` bytes followed by raw little-endian tensor bytes —
 so tiles travel as float32 bytes, not JSON numbers. Only ``httpx`` is needed (already a
-dependency), not ``tritonclient``.
+dependency). ``tritonclient[http]`` was considered and not used (docs/triton.md, "Why not
+tritonclient"): its HTTP client runs on gevent greenlets, is documented as not thread-safe, and
+would replace only the ~40 lines of binary-tensor framing below, while the tests need a mockable
+transport. Retry with backoff is ours: :meth:`TritonRunner._post`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +33,9 @@ from .limits import RequestError
 SCHEME = "triton://"
 HEADER_LEN = "Inference-Header-Content-Length"
 _DTYPES = {"FP32": np.float32, "FP16": np.float16}
+# Triton answers these when it is (temporarily) overloaded or restarting: worth another try
+_RETRY_STATUS = {429, 502, 503, 504}
+log = logging.getLogger("sr_compress.serve.triton")
 
 
 def is_triton_url(path: str) -> bool:
@@ -42,7 +50,8 @@ def _param(config: dict[str, Any], key: str) -> str | None:
 class TritonRunner(Runner):
     """LR tile batches → SR tile batches through a Triton model (``run`` is used by one thread)."""
 
-    def __init__(self, url: str, timeout_s: float = 120.0, transport: Any = None) -> None:
+    def __init__(self, url: str, timeout_s: float = 120.0, transport: Any = None, retries: int = 3,
+                 backoff_s: float = 0.1) -> None:
         import httpx
 
         parts = urlsplit(url)
@@ -51,6 +60,7 @@ class TritonRunner(Runner):
             raise UserInputError(f"--model {url}: expected triton://HOST:PORT/MODEL (Triton's HTTP port, "
                                  "usually 8000), e.g. triton://127.0.0.1:8000/edsr_x2")
         self.url, self.model = url, model
+        self.retries, self.backoff_s = retries, backoff_s
         self.base = f"http://{parts.netloc}/v2/models/{model}"
         self.client = httpx.Client(timeout=timeout_s, transport=transport)  # transport: tests only
         try:
@@ -67,7 +77,8 @@ class TritonRunner(Runner):
         self.input_name, self.output_name = inp["name"], out["name"]
         self.dtype = _DTYPES[inp["datatype"]]
         query = parse_qs(parts.query)
-        scale_s = _param(config, "sr_compress.scale") or (query.get("scale") or [None])[0]
+        scale_q = query.get("scale")
+        scale_s = _param(config, "sr_compress.scale") or (scale_q[0] if scale_q else None)
         if scale_s is None:
             raise UserInputError(f"--model {url}: the Triton config has no sr_compress.scale parameter; write the "
                                  "repository with 'sr-compress export --triton' or add ?scale=N to the URL")
@@ -109,8 +120,6 @@ class TritonRunner(Runner):
         return self._infer(batch)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        import httpx
-
         squeeze = not self.info.extra["batch_axis"]
         data = np.ascontiguousarray(x, dtype=self.dtype)
         raw = data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -119,16 +128,37 @@ class TritonRunner(Runner):
                         "FP16" if self.dtype is np.float16 else "FP32", "parameters": {"binary_data_size": len(raw)}}],
             "outputs": [{"name": self.output_name, "parameters": {"binary_data": True}}],
         }).encode()
-        try:
-            r = self.client.post(self.base + "/infer", content=header + raw, headers={
-                "Content-Type": "application/octet-stream", HEADER_LEN: str(len(header))})
-        except httpx.HTTPError as err:
-            raise RequestError(502, "upstream_unavailable",
-                               f"Triton at {self.base} did not answer ({type(err).__name__})") from None
+        r = self._post(header + raw, len(header))
         if r.status_code != 200:
             raise RequestError(502, "upstream_error", f"Triton answered {r.status_code}: {r.text[:200]}")
         y = self._decode(r)
         return y[None] if squeeze and y.ndim == 3 else y
+
+    def _post(self, body: bytes, header_len: int) -> Any:
+        """POST /infer, retried with exponential backoff on transport errors and 429/502/503/504.
+
+        Inference is idempotent, so a retry is safe; the last failure becomes a 502 for the client.
+        """
+        import httpx
+
+        headers = {"Content-Type": "application/octet-stream", HEADER_LEN: str(header_len)}
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                r = self.client.post(self.base + "/infer", content=body, headers=headers)
+            except httpx.TransportError as err:
+                if last:
+                    raise RequestError(502, "upstream_unavailable", f"Triton at {self.base} did not answer "
+                                       f"({type(err).__name__}) after {self.retries + 1} attempts") from None
+                log.warning("Triton %s: %s, retrying (%d/%d)", self.base, type(err).__name__, attempt + 1,
+                            self.retries)
+            else:
+                if r.status_code not in _RETRY_STATUS or last:
+                    return r
+                log.warning("Triton %s answered %d, retrying (%d/%d)", self.base, r.status_code, attempt + 1,
+                            self.retries)
+            time.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _decode(self, r: Any) -> np.ndarray:
         body = r.content

@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -318,7 +319,7 @@ def test_token_full_queue_503_and_graceful_drain() -> None:
         t = threading.Thread(target=slow_request)
         t.start()
         deadline = time.monotonic() + 20
-        while app.state.server.metrics.in_flight.value() < 1:  # the request is inside the handler
+        while app.state.server.metrics.value("sr_serve_in_flight_requests") < 1:  # the request is inside the handler
             assert time.monotonic() < deadline
             time.sleep(0.01)
         srv.server.should_exit = True
@@ -374,6 +375,11 @@ def test_sr_serve_cli_serves_an_export_dir_and_stops_on_sigterm(export_dir: Path
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
         log = proc.stdout.read().decode() if proc.stdout else ""
         assert "in-flight requests drained, 2 model(s) closed" in log and "Traceback" not in log, log
+        # one log format for uvicorn and us, with an access log line per request
+        assert re.search(r'\d\d:\d\d:\d\d,\d+ INFO uvicorn\.access: 127\.0\.0\.1:\d+ - "POST /v1/upscale\?model=raw '
+                         r'HTTP/1\.1" 200', log), log
+        assert re.search(r"\d,\d+ INFO uvicorn\.error: Uvicorn running on", log), log
+        assert re.search(r"\d,\d+ INFO sr_compress\.serve: sr-serve: in-flight requests drained", log), log
     finally:
         if proc.poll() is None:
             proc.kill()

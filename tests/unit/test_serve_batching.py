@@ -108,3 +108,20 @@ def test_runner_failure_reaches_every_waiting_request() -> None:
         await b.drain()
 
     asyncio.run(main())
+
+
+def test_queue_full_retry_after_follows_the_admitted_work() -> None:
+    runner = NearestX2(delay=0.05)
+
+    async def main() -> str:
+        b = MicroBatcher(runner, "m", max_batch=1, max_wait_ms=0, queue_size=1)
+        await b.submit(_tiles(3, 4, 0))  # learns ~20 tiles/s
+        async with b.admit(200):
+            with pytest.raises(RequestError) as info:
+                async with b.admit(1):
+                    pass
+        await b.drain()
+        return info.value.headers["Retry-After"]
+
+    retry = int(asyncio.run(main()))
+    assert 3 <= retry <= 30  # ~200 tiles / ~20 tiles/s, not a fixed 1 s

@@ -84,3 +84,24 @@ def test_errors_are_clear() -> None:
     with pytest.raises(RequestError) as info:
         r.run(np.zeros((1, 3, 4, 4), np.float32))
     assert (info.value.status, info.value.code) == (502, "upstream_error")
+
+
+def test_transient_failures_are_retried_with_backoff_then_502() -> None:
+    inner, seen = fake_triton(8, params={"sr_compress.scale": "2"})
+    failures = {"left": 2}
+
+    def flaky(req: httpx.Request) -> httpx.Response:
+        if req.url.path.endswith("/infer") and failures["left"] > 0:
+            failures["left"] -= 1
+            if failures["left"] == 1:
+                raise httpx.ConnectError("connection refused", request=req)
+            return httpx.Response(503, json={"error": "busy"})
+        return inner.handle_request(req)
+
+    r = TritonRunner("triton://triton:8000/m", transport=httpx.MockTransport(flaky), backoff_s=0.001)
+    x = np.ones((1, 3, 4, 4), np.float32)
+    assert r.run(x).shape == (1, 3, 8, 8) and len(seen) == 1 and failures["left"] == 0
+    failures["left"] = 10
+    with pytest.raises(RequestError) as info:
+        r.run(x)
+    assert info.value.status == 502 and failures["left"] == 10 - 4  # 1 try + 3 retries
