@@ -25,6 +25,7 @@ VERBS: dict[str, str] = {
     "info": "info",
     "pipeline": "pipeline",
     "train": "train",
+    "upscale": "upscale",
     "validate": "validate",
     "zoo": "zoo",
 }
