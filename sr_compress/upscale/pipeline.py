@@ -86,6 +86,12 @@ def plan_for(info: RunnerInfo, h: int, w: int, tile: int | None, overlap: int) -
     return make_plan(h, w, tile_arg, overlap if tile_arg is not None else 0, info.size_requirements)
 
 
+def check_tiling(runner: Runner, tile: int | None, overlap: int) -> None:
+    """Bad --tile/--overlap are one error before the run, not one failure per file."""
+    side = max(2 * (tile or 0), 64)
+    plan_for(runner.info, side, side, tile, overlap)
+
+
 def final_size(h: int, w: int, scale: int, outscale: float | None) -> tuple[int, int]:
     s = float(outscale) if outscale else float(scale)
     return max(1, round(h * s)), max(1, round(w * s))
@@ -279,6 +285,7 @@ def upscale_files(runner: Runner, jobs: list[Job], opts: UpscaleOptions | None =
         raise UserInputError(f"--batch must be >= 1, got {opts.batch}")
     if opts.outscale is not None and opts.outscale <= 0:
         raise UserInputError(f"--outscale must be > 0, got {opts.outscale}")
+    check_tiling(runner, opts.tile, opts.overlap)
     bar = None
     if progress:
         from tqdm.auto import tqdm

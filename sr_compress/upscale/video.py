@@ -27,7 +27,7 @@ from ..compat import require
 from ..errors import UserInputError
 from ..runtime.base import Runner
 from ..runtime.tiling import extract_tiles, merge_tiles
-from .pipeline import final_size, plan_for
+from .pipeline import check_tiling, final_size, plan_for
 
 # container -> (default video codec, codecs its audio may be copied from)
 CONTAINERS: dict[str, tuple[str, set[str] | None]] = {
@@ -158,6 +158,7 @@ def upscale_video(runner: Runner, src: Path, out: Path, opts: VideoOptions | Non
                   progress: bool = True) -> VideoResult:
     """Upscale every frame of ``src`` into ``out`` (see the module docstring)."""
     opts = opts or VideoOptions()
+    check_tiling(runner, opts.tile, opts.overlap)
     meta = probe(src)
     w, h = meta["size"]
     fps = _exact_fps(float(meta["fps"]))
