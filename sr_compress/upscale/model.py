@@ -17,12 +17,19 @@ def load_upscale_runner(
     threads: int | None = None,
     scale: int | None = None,
 ) -> Runner:
-    """Export directories pick an artifact exactly as ``sr-serve`` does (``--backend``/``--precision``);
+    """Export directories pick an artifact exactly as ``sr-serve`` does (``--backend``/``--precision``;
+    ``--backend torch`` runs the export's ``reference.pth``);
     artifact files go to their backend's runner; anything else (checkpoint, zoo name, ncnn ``.param``)
     is loaded by :func:`sr_compress.models.load.load_model` and run with PyTorch."""
     from ..runtime.runners import make_runner
 
     path = Path(model).expanduser()
+    if path.is_dir() and backend == "torch":
+        # the export's own PyTorch reference (reference.pth, else the recorded source checkpoint)
+        from ..evaluate.validate import load_reference
+        from ..export.manifest import read_manifest
+
+        return make_runner(load_reference(read_manifest(path)), "torch", precision, device, threads)
     if path.is_dir():
         # the server's loader: manifest, artifact choice and preferences live in one place
         from ..serve.models import load_served_model
