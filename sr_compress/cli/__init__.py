@@ -17,6 +17,7 @@ from ..errors import SRCompressError
 # verb -> module (relative to this package). Only verbs that work are listed.
 VERBS: dict[str, str] = {
     "bench": "bench",
+    "compare": "compare",
     "distill": "distill",
     "distill-data": "distill_data",
     "eval": "eval_cmd",

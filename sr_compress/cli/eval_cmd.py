@@ -34,45 +34,6 @@ def _format_table(results: list[dict[str, Any]], verbose: bool) -> str:
     return "\n".join(lines)
 
 
-def _load_upscaler(model: str, scale: int | None, device: str, tile: int | None, backend: str | None = None,
-                   precision: str | None = None) -> tuple[Any, int, dict]:
-    """(upscale_fn, scale, model facts) for 'bicubic', an exported artifact or a checkpoint."""
-    from ..errors import UserInputError
-    from ..evaluate.sr_eval import bicubic_upscale_fn, runner_upscale_fn, torch_upscale_fn
-
-    if model.lower() == "bicubic":
-        if scale is None:
-            raise UserInputError("--model bicubic needs --scale (2, 3, 4, ...)")
-        return bicubic_upscale_fn(scale), scale, {"model": "bicubic"}
-    path = Path(model).expanduser()
-    if path.is_dir():
-        # an export directory, chosen like sr-serve does (fp32, OpenVINO first); reference.pth is torch
-        from ..upscale.model import load_upscale_runner
-
-        runner = load_upscale_runner(path, backend, precision, device)
-        s = runner.info.scale
-        if scale is not None and scale != s:
-            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
-        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
-        return runner_upscale_fn(runner, tile=tile), s, info
-    if path.suffix.lower() in _RUNNER_SUFFIXES:
-        from ..runtime.runners import make_runner
-
-        runner = make_runner(path, device=device)
-        s = runner.info.scale
-        if scale is not None and scale != s:
-            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
-        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
-        return runner_upscale_fn(runner, tile=tile), s, info
-    from ..models.load import load_model
-
-    desc = load_model(model, scale=scale)
-    if scale is not None and desc.scale != scale:
-        raise UserInputError(f"{model}: the checkpoint is x{desc.scale}, but --scale is {scale}")
-    info = {"model": str(model), "arch": desc.arch, "params": desc.params, "sha256": desc.source_sha256}
-    return torch_upscale_fn(desc, device=device), desc.scale, info
-
-
 @click.command("eval")
 @click.option("--model", "model", required=True,
               help="Checkpoint path, zoo name, export directory, exported model (.onnx / OpenVINO .xml), "
@@ -120,6 +81,7 @@ def command(model: str, data: str | None, scale: int | None, verbose: bool, json
         EvalExtras,
         evaluate_model,
         evaluate_no_reference,
+        load_upscaler,
         parse_metrics,
     )
     from ..metrics.sr import Protocol
@@ -129,10 +91,10 @@ def command(model: str, data: str | None, scale: int | None, verbose: bool, json
     if rgb and y_round:
         raise UserInputError("--y-round only applies to Y; drop it or drop --rgb")
     metrics = parse_metrics(metrics_text)
-    fn, scale, model_info = _load_upscaler(model, scale, device, tile, backend, precision)
+    fn, scale, model_info = load_upscaler(model, scale, device, tile, backend, precision, _RUNNER_SUFFIXES)
     ref_fn = None
     if reference_model:
-        ref_fn, ref_scale, ref_info = _load_upscaler(reference_model, scale, device, tile)
+        ref_fn, _, ref_info = load_upscaler(reference_model, scale, device, tile, runner_suffixes=_RUNNER_SUFFIXES)
         model_info["reference_model"] = ref_info
     extras = EvalExtras(metrics, save_dir, ref_fn, niqe_params)
     if data:

@@ -10,7 +10,7 @@ saved to PNG (the protocol's ``round_uint8``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,47 @@ def runner_upscale_fn(runner: Any, tile: int | None = None, overlap: int = 8) ->
 
     fn.label = f"{runner.info.backend} {runner.info.precision}"  # type: ignore[attr-defined]
     return fn
+
+
+def load_upscaler(model: str, scale: int | None, device: str = "cpu", tile: int | None = None,
+                  backend: str | None = None, precision: str | None = None,
+                  runner_suffixes: Iterable[str] | None = None) -> tuple[Any, int, dict]:
+    """(upscale_fn, scale, model facts) for 'bicubic', an export directory, an artifact or a checkpoint."""
+    from ..export.manifest import BACKEND_BY_SUFFIX
+
+    suffixes = set(runner_suffixes if runner_suffixes is not None else BACKEND_BY_SUFFIX)
+
+    if model.lower() == "bicubic":
+        if scale is None:
+            raise UserInputError("--model bicubic needs --scale (2, 3, 4, ...)")
+        return bicubic_upscale_fn(scale), scale, {"model": "bicubic"}
+    path = Path(model).expanduser()
+    if path.is_dir():
+        # an export directory, chosen like sr-serve does (fp32, OpenVINO first); reference.pth is torch
+        from ..upscale.model import load_upscale_runner
+
+        runner = load_upscale_runner(path, backend, precision, device)
+        s = runner.info.scale
+        if scale is not None and scale != s:
+            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
+        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
+        return runner_upscale_fn(runner, tile=tile), s, info
+    if path.suffix.lower() in suffixes:
+        from ..runtime.runners import make_runner
+
+        runner = make_runner(path, device=device)
+        s = runner.info.scale
+        if scale is not None and scale != s:
+            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
+        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
+        return runner_upscale_fn(runner, tile=tile), s, info
+    from ..models.load import load_model
+
+    desc = load_model(model, scale=scale)
+    if scale is not None and desc.scale != scale:
+        raise UserInputError(f"{model}: the checkpoint is x{desc.scale}, but --scale is {scale}")
+    info = {"model": str(model), "arch": desc.arch, "params": desc.params, "sha256": desc.source_sha256}
+    return torch_upscale_fn(desc, device=device), desc.scale, info
 
 
 def as_upscale_fn(model: Any, scale: int) -> UpscaleFn:
