@@ -251,18 +251,31 @@ def _icc_for(icc: bytes | None, gray: bool) -> bytes | None:
     return icc if icc[16:20] == (b"GRAY" if gray else b"RGB ") else None
 
 
-def _encode_16bit(arr: np.ndarray) -> bytes:
+def _with_iccp(png: bytes, icc: bytes | None) -> bytes:
+    """Insert an iCCP chunk right after IHDR (OpenCV cannot embed a profile itself)."""
+    if icc is None or not png.startswith(_PNG_SIGNATURE):
+        return png
+    import struct
+    import zlib
+
+    body = b"ICC profile\x00\x00" + zlib.compress(icc)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
+    end_ihdr = 8 + 8 + 13 + 4
+    return png[:end_ihdr] + chunk + png[end_ihdr:]
+
+
+def _encode_16bit(arr: np.ndarray, icc: bytes | None) -> bytes:
     if arr.shape[-1] == 1:
         buf = _io.BytesIO()
         Image.fromarray(np.ascontiguousarray(arr[..., 0])).save(buf, format="PNG")  # mode I;16
-        return buf.getvalue()
+        return _with_iccp(buf.getvalue(), icc)
     import cv2
 
     order = [2, 1, 0, 3][: arr.shape[-1]] if arr.shape[-1] in (3, 4) else [0, 0, 0, 1]
     ok, enc = cv2.imencode(".png", np.ascontiguousarray(arr[..., order]))
     if not ok:
         raise RuntimeError("OpenCV failed to encode a 16-bit PNG")
-    return enc.tobytes()
+    return _with_iccp(enc.tobytes(), icc)
 
 
 def encode_image(
@@ -295,7 +308,7 @@ def encode_image(
         chans = [rgb[..., i] for i in range(3)] + ([alpha] if alpha is not None else [])
     arr = _quantize(np.stack(chans, axis=-1), bits)
     if bits == 16:
-        return _encode_16bit(arr)
+        return _encode_16bit(arr, _icc_for(icc_profile, gray))
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
     img = Image.fromarray(np.ascontiguousarray(arr[..., 0] if mode == "L" else arr))  # mode from the shape
     extra: dict[str, object] = {}

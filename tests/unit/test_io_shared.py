@@ -66,6 +66,8 @@ def test_icc_profile_is_kept_through_decode_and_encode(tmp_path) -> None:
     for fmt in ("png", "webp", "jpg"):
         out = Image.open(io.BytesIO(encode_decoded(sr, dec, fmt)))
         assert out.size == (10, 12) and out.info.get("icc_profile") == icc, fmt
+    deep = Image.open(io.BytesIO(encode_image(dec.rgb, "png", bit_depth=16, icc_profile=icc)))
+    assert deep.info.get("icc_profile") == icc  # 16-bit colour PNGs (written by OpenCV) keep it too
     # an RGB profile is not attached to a gray output
     assert "icc_profile" not in Image.open(io.BytesIO(encode_image(dec.rgb, "png", gray=True, icc_profile=icc))).info
 
