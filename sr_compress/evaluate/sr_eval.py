@@ -106,6 +106,7 @@ def load_upscaler(model: str, scale: int | None, device: str = "cpu", tile: int 
     from ..export.manifest import BACKEND_BY_SUFFIX
 
     suffixes = set(runner_suffixes if runner_suffixes is not None else BACKEND_BY_SUFFIX)
+    info: dict[str, Any]
 
     if model.lower() == "bicubic":
         if scale is None:

@@ -79,7 +79,7 @@ def plan_for(info: RunnerInfo, h: int, w: int, tile: int | None, overlap: int) -
         if tile is not None and (round_tile(tile, info.size_requirements),) * 2 != tuple(info.fixed_shape):
             raise UserInputError(f"--tile {tile} does not match the engine's fixed input shape {info.fixed_shape}; "
                                  f"use --tile {info.fixed_shape[0]}")
-        tile_arg = tuple(info.fixed_shape)
+        tile_arg = (int(info.fixed_shape[0]), int(info.fixed_shape[1]))
     max_hw = info.extra.get("max_hw")
     if tile_arg is None and max_hw and (h > max_hw[0] or w > max_hw[1]):
         tile_arg = (int(max_hw[0]), int(max_hw[1]))

@@ -166,7 +166,7 @@ def upscale_video(runner: Runner, src: Path, out: Path, opts: VideoOptions | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")
     frames: queue.Queue[Any] = queue.Queue(maxsize=max(1, opts.queue))
-    stop, errors = threading.Event(), []
+    stop, errors = threading.Event(), list[str]()
     reader = threading.Thread(target=_reader, args=(src, frames, stop, errors), daemon=True)
     proc = subprocess.Popen(writer_command(src, tmp, (ow, oh), fps, opts, meta.get("audio_codec")),
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -108,3 +108,16 @@ def test_user_errors_are_one_line(tiny: Path, tmp_path: Path) -> None:
                          "--tile", "8", "--overlap", "8"]) == 2  # checked once, before any file
     with pytest.raises(Exception, match="would both write"):
         collect_jobs([tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"], tmp_path / "o")
+
+
+def test_video_writer_command_keeps_fps_and_picks_audio_handling(tmp_path: Path) -> None:
+    from sr_compress.upscale.video import VideoOptions, _exact_fps, writer_command
+
+    assert _exact_fps(30000 / 1001) == "30000/1001" and _exact_fps(25.0) == "25"
+    mp4 = writer_command(tmp_path / "in.mkv", tmp_path / "o.mp4", (640, 360), "25", VideoOptions(crf=20), "aac")
+    assert mp4[mp4.index("-r") + 1] == "25" and "copy" in mp4 and "1:a?" in mp4 and "libx264" in mp4
+    assert mp4[mp4.index("-crf") + 1] == "20" and "-vf" not in mp4
+    webm = writer_command(tmp_path / "in.mp4", tmp_path / "o.webm", (641, 360), "25", VideoOptions(), "aac")
+    assert "libvpx-vp9" in webm and "libopus" in webm and "-vf" in webm  # odd width padded for 4:2:0
+    gif = writer_command(tmp_path / "in.mp4", tmp_path / "o.gif", (64, 36), "10", VideoOptions(), "aac")
+    assert "-an" in gif and "-crf" not in gif
