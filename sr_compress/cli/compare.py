@@ -35,6 +35,10 @@ def command(models: tuple[str, ...], data: str, out: Path, scale: int | None, ma
         fn, s, info = load_upscaler(path, scale, device, tile)
         scale = scale or s
         label = label or Path(path).stem or path
+        taken = {lb for lb, _ in upscalers} | {"bicubic", "HR"}
+        base, k = label, 2
+        while label in taken:  # two models with one name would share a column
+            label, k = f"{base}-{k}", k + 1
         upscalers.append((label, fn))
     assert scale is not None
     bench = load_benchmark(data, scale)

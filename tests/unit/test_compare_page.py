@@ -63,3 +63,20 @@ def test_page_in_headless_chromium(tmp_path: Path) -> None:
     from PIL import Image
 
     assert Image.open(shot).size == (1000, 800)
+
+
+def test_compare_cli_labels_models(tmp_path: Path) -> None:
+    import torch
+
+    from sr_compress.cli import cli, run_cli
+    from sr_compress.models.load import save_model
+    from sr_compress.models.students import build_student
+
+    _page(tmp_path)  # writes the data folder
+    torch.manual_seed(0)
+    ckpt = save_model(build_student("edsr:c8b1", 2), tmp_path / "tiny.pth")
+    out = tmp_path / "v.html"
+    assert run_cli(cli, ["compare", f"tiny={ckpt}", str(ckpt), "--data", str(tmp_path / "data"), "--out",
+                         str(out)]) == 0
+    text = out.read_text()
+    assert ">tiny PSNR<" in text and ">tiny-2 PSNR<" in text and text.count("<section") == 2
