@@ -6,32 +6,40 @@ Every row trains ``edsr:c32b4`` from scratch with the engine, with the SAME iter
 batch, patch size and seed, and is evaluated on Set5/Set14 (Y PSNR/SSIM, crop = scale).
 "gain" = (PSNR − bicubic) / (full-data PSNR − bicubic).
 
-    flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/datadistill_table.py
+    flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/datadistill_table.py [--overwrite]
 
 Writes the ``datadistill_table`` section of benchmarks/RESULTS.md, results/datadistill_table.json
-and results/datadistill_grid.png (distilled images next to their nearest real candidate patches).
+and results/datadistill_grid.png (distilled images next to their nearest real candidate patches);
+the prose is benchmarks/templates/datadistill_table.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _common import (
+    RESULTS_DIR,
+    Budget,
+    add_run_args,
+    benchmark_set,
+    command_line,
+    evaluate,
+    machine_line,
+    md_table,
+    render,
+    shared,
+    start,
+    work_dir,
+    write_results,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._results import RESULTS_DIR, machine_line, md_table, update_section  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-SOURCE = DATA / "train" / "T91" / "HR"
-TEACHER = DATA / "weights" / "RLFN" / "rlfn_x4.pth"
+SOURCE = shared("train", "T91", "HR")
+TEACHER = shared("weights", "RLFN", "rlfn_x4.pth")
 
 
 def parse() -> argparse.Namespace:
@@ -47,20 +55,16 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--candidates-per-image", type=int, default=6)
     ap.add_argument("--student", default="edsr:c32b4")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sr_datadistill_bench"))
+    ap.add_argument("--overwrite", action="store_true", help="empty --work first if it holds an earlier run")
     ap.add_argument("--methods", default="random,kcenter,prototypes,gsdd")
     ap.add_argument("--source", type=Path, default=SOURCE, help="HR source folder (default: T91 HR)")
-    ap.add_argument("--no-update", action="store_true", help="print only; leave RESULTS.md alone")
     ap.add_argument("--sets", default="Set5,Set14", help="benchmark sets to evaluate on")
-    ap.add_argument("--section", default="datadistill_table",
-                    help="RESULTS.md section / results JSON name (a second budget gets its own section)")
-    ap.add_argument("--budget-s", type=float, default=None,
-                    help="skip the rows not yet started once this much wall time has passed (listed as skipped)")
+    add_run_args(ap, "datadistill_table")
     return ap.parse_args()
 
 
 def train_and_eval(data_dir: Path, out: Path, a: argparse.Namespace, benches: list[Any]) -> dict[str, Any]:
     from sr_compress.compress.engine import load_distill_config, run_distillation
-    from sr_compress.evaluate.sr_eval import evaluate_model
 
     cfg = load_distill_config(None, {
         "method": "scratch", "scale": 4, "student": a.student, "data.path": [str(data_dir)],
@@ -75,7 +79,7 @@ def train_and_eval(data_dir: Path, out: Path, a: argparse.Namespace, benches: li
     row: dict[str, Any] = {"train_time_s": round(float(res.metrics.get("train_time_s", wall)), 1),
                            "train_wall_s": round(wall, 1)}
     for b in benches:
-        r = evaluate_model(res.student, b, 4, progress=False)
+        r = evaluate(res.student, b, 4)
         row[b.name] = {"psnr": round(r["psnr"], 3), "ssim": round(r["ssim"], 4)}
     return row
 
@@ -135,50 +139,23 @@ def verdict(rows: list[dict[str, Any]], bench_names: list[str]) -> list[str]:
     return out
 
 
-def main() -> None:
-    torch.set_num_threads(2)
-    a = parse()
-    from sr_compress.compress.datadistill.common import (
-        DataDistillConfig,
-        GSDDArgs,
-        build_pool,
-        load_teacher,
-        run_data_distillation,
-    )
-    from sr_compress.data.datasets import load_benchmark
-    from sr_compress.evaluate.sr_eval import evaluate_model
-
-    t_all = time.perf_counter()
-    if a.work.exists():
-        shutil.rmtree(a.work)
-    a.work.mkdir(parents=True)
-    source = a.source
-    benches = [load_benchmark(DATA / "benchmarks" / b, 4) for b in a.sets.split(",")]
-    bicubic = {b.name: evaluate_model("bicubic", b, 4, progress=False) for b in benches}
-    src_bytes = sum(f.stat().st_size for f in source.iterdir() if f.is_file())
-    n_src = sum(1 for f in source.iterdir() if f.is_file())
-    teacher = load_teacher(str(TEACHER), 4)
-
-    rows: list[dict[str, Any]] = []
-    print(f"[{time.perf_counter() - t_all:6.0f}s] full data", flush=True)
-    full = train_and_eval(source, a.work / "full_train", a, benches)
-    rows.append({"row": f"full {source.parent.name if source.name == 'HR' else source.name}", "method": "full",
-                 "ipc": None, "images": n_src, "bytes": src_bytes, "ratio": 1.0, "distill_s": 0.0, **full})
-    print(f"  {rows[-1]}", flush=True)
+def distilled_rows(a: argparse.Namespace, budget: Budget, teacher: Any, benches: list[Any],
+                   rows: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Distil with each method at each size, train on the result, evaluate: appends to ``rows``."""
+    from sr_compress.compress.datadistill.common import DataDistillConfig, GSDDArgs, run_data_distillation
 
     manifests: dict[str, dict[str, Any]] = {}
-    methods = a.methods.split(",")
     skipped: list[str] = []
     # the larger set first: it carries the <= 7 % goal, so a budget cut loses the small rows
     for ipc in [i for i in (a.ipc_large, a.ipc_small) if i > 0]:
-        for m in methods:
+        for m in a.methods.split(","):
             name = f"{m}_ipc{ipc}"
-            if a.budget_s is not None and time.perf_counter() - t_all > a.budget_s:
+            if budget.spent():
                 skipped.append(name)
                 continue
-            print(f"[{time.perf_counter() - t_all:6.0f}s] {name}", flush=True)
+            print(f"[{budget.elapsed():6.0f}s] {name}", flush=True)
             cfg = DataDistillConfig(
-                method=m, data=[str(source)], scale=4, patch_size=a.patch, ipc=ipc, classes=a.classes,
+                method=m, data=[str(a.source)], scale=4, patch_size=a.patch, ipc=ipc, classes=a.classes,
                 teacher=str(TEACHER), embed="teacher", candidates_per_image=a.candidates_per_image,
                 iterations=a.gsdd_iterations, seed=0, gsdd=GSDDArgs(real_batch=16, net_width=16),
             )
@@ -190,23 +167,31 @@ def main() -> None:
                          "images": len(man["images"]), "bytes": man["total_bytes"], "ratio": man["ratio"],
                          "distill_s": man["wall_time_s"], **res})
             print(f"  {rows[-1]}", flush=True)
+    return manifests, skipped
 
+
+def add_gains(rows: list[dict[str, Any]], full: dict[str, Any], bicubic: dict[str, Any], names: list[str]) -> None:
     for r in rows:
-        for b in benches:
-            gain = full[b.name]["psnr"] - bicubic[b.name]["psnr"]
-            r[f"{b.name}_gain"] = (r[b.name]["psnr"] - bicubic[b.name]["psnr"]) / gain if gain > 0 else None
+        for n in names:
+            gain = full[n]["psnr"] - bicubic[n]["psnr"]
+            r[f"{n}_gain"] = (r[n]["psnr"] - bicubic[n]["psnr"]) / gain if gain > 0 else None
 
-    cfg0 = DataDistillConfig(data=[str(source)], scale=4, patch_size=a.patch,
-                             candidates_per_image=a.candidates_per_image, seed=0)
-    pool = build_pool(cfg0)
+
+def grid_picture(a: argparse.Namespace, manifests: dict[str, dict[str, Any]]) -> tuple[Path, list[str]]:
+    """The distilled-vs-nearest-real grid of the ipc-large rows: (path, rows shown)."""
+    from sr_compress.compress.datadistill.common import DataDistillConfig, build_pool
+
+    pool = build_pool(DataDistillConfig(data=[str(a.source)], scale=4, patch_size=a.patch,
+                                        candidates_per_image=a.candidates_per_image, seed=0))
     grid_name = "datadistill_grid.png" if a.section == "datadistill_table" else f"{a.section}_grid.png"
     grid = RESULTS_DIR / grid_name if not a.no_update else a.work / grid_name
     grid.parent.mkdir(exist_ok=True)
     show = {k: v for k, v in manifests.items() if k.endswith(f"ipc{a.ipc_large}")}
     nearest_grid(show, a.work, pool, grid)
-    total = time.perf_counter() - t_all
+    return grid, list(show)
 
-    names = [b.name for b in benches]
+
+def results_table(rows: list[dict[str, Any]], bicubic: dict[str, Any], names: list[str]) -> str:
     headers = ["row", "images", "bytes", "% of full", "distill s", "train s",
                *[f"{n} PSNR/SSIM" for n in names], *[f"gain {n}" for n in names]]
     table = [["bicubic", "-", "-", "-", "-", "-",
@@ -216,46 +201,45 @@ def main() -> None:
                       f"{r['train_time_s']:.1f}",
                       *[f"{r[n]['psnr']:.2f} / {r[n]['ssim']:.4f}" for n in names],
                       *[_fmt(r[f"{n}_gain"]) for n in names]])
-    cmd = "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/datadistill_table.py " + " ".join(sys.argv[1:])
-    md = "\n".join([
-        f"### Dataset distillation (T91 → tiny training sets, x4, {a.iterations} student iterations)",
-        "",
-        f"Student `{a.student}` trained from scratch by the engine, **{a.iterations} iterations, batch {a.batch}, "
-        f"LR patch {a.patch}, lr {a.lr}** for every row — a deliberately SMALL budget (the whole benchmark had to "
-        f"fit in ~12 min on a shared 2-core CPU), so absolute PSNRs are far below a converged EDSR and the "
-        f"comparison says how good a set is for a short training run. Distilled patches are "
-        f"{a.patch * 4}x{a.patch * 4} HR PNGs; {a.classes} pseudo-classes (k-means of RLFN-x4 teacher features); "
-        f"gsdd: {a.gsdd_iterations} latent steps through frozen RLFN x4 (ψ width 16, real batch 16); "
-        f"candidates: {a.candidates_per_image} random crops per image. Each distilled row trains on the "
-        f"`distill-data` output folder as `sr-compress distill --data DIR` does. "
-        "gain = (PSNR − bicubic) / (full-data PSNR − bicubic); bytes = PNG bytes on disk.",
-        "",
-        md_table(headers, table),
-        "",
-        *verdict(rows, names),
-        *([f"- Skipped for the time budget (--budget-s {a.budget_s}): {', '.join(skipped)}."] if skipped else []),
-        "",
-        f"Read with care: one seed per row (run-to-run spread not measured within the CPU budget); the "
-        f"full-data student gains only {full[names[0]]['psnr'] - bicubic[names[0]]['psnr']:.2f} dB over bicubic "
-        f"on {names[0]} at this budget, so differences of ~0.1 dB between rows are not significant, and gains "
-        f"above 100 % say the short run does not exhaust even a tiny set, not that it holds more than the full "
-        f"one. Train wall times vary with the load of the shared machine; the iteration count is identical. "
-        f"Discussion: `docs/methods/dataset_distillation.md`.",
-        "",
-        f"Grid (each pair: distilled | nearest real candidate patch by pixel L2; one row per method at ipc "
-        f"{a.ipc_large}, top to bottom {', '.join(show)}; for the selection methods the nearest real patch is "
-        f"the patch itself):",
-        "",
-        f"![distilled vs nearest real](results/{grid.name})",
-        "",
-        f"Machine: {machine_line()}. Total wall time {total:.0f} s. Command: `{cmd}`",
-    ])
-    print(md)
-    if not a.no_update:
-        update_section(a.section, md, {
-            "rows": rows, "bicubic": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in bicubic.items()},
-            "settings": vars(a) | {"work": str(a.work), "source": str(a.source)}, "wall_s": total,
-            "skipped": skipped})
+    return md_table(headers, table)
+
+
+def main() -> None:
+    a = parse()
+    budget = start(a)
+    from sr_compress.compress.datadistill.common import load_teacher
+
+    work_dir(a.work, a.overwrite)
+    source = a.source
+    benches = [benchmark_set(b, 4) for b in a.sets.split(",")]
+    names = [b.name for b in benches]
+    bicubic = {b.name: evaluate("bicubic", b, 4) for b in benches}
+    src_files = [f for f in source.iterdir() if f.is_file()]
+    teacher = load_teacher(str(TEACHER), 4)
+
+    print(f"[{budget.elapsed():6.0f}s] full data", flush=True)
+    full = train_and_eval(source, a.work / "full_train", a, benches)
+    rows: list[dict[str, Any]] = [{
+        "row": f"full {source.parent.name if source.name == 'HR' else source.name}", "method": "full", "ipc": None,
+        "images": len(src_files), "bytes": sum(f.stat().st_size for f in src_files), "ratio": 1.0,
+        "distill_s": 0.0, **full}]
+    print(f"  {rows[-1]}", flush=True)
+    manifests, skipped = distilled_rows(a, budget, teacher, benches, rows)
+    add_gains(rows, full, bicubic, names)
+    grid, shown = grid_picture(a, manifests)
+
+    md = render(
+        "datadistill_table", a=a, hr_patch=a.patch * 4, table=results_table(rows, bicubic, names),
+        verdict="\n".join(verdict(rows, names)),
+        skipped=f"\n- Skipped for the time budget (--budget-s {a.budget_s}): {', '.join(skipped)}." if skipped else "",
+        first=names[0], first_gain=f"{full[names[0]]['psnr'] - bicubic[names[0]]['psnr']:.2f}",
+        shown=", ".join(shown), grid=grid.name, machine=machine_line(), total=f"{budget.elapsed():.0f}",
+        cmd="flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/" + command_line("datadistill_table.py"),
+    )
+    write_results(a, md, {
+        "rows": rows, "bicubic": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in bicubic.items()},
+        "settings": vars(a) | {"work": str(a.work), "source": str(a.source)}, "wall_s": budget.elapsed(),
+        "skipped": skipped})
 
 
 if __name__ == "__main__":

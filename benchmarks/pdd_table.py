@@ -44,7 +44,7 @@ from sr_compress.compress.methods.pdd import color_correct  # noqa: E402
 from sr_compress.config import parse_set  # noqa: E402
 from sr_compress.data.degradations import FixedDegradation  # noqa: E402
 from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
-from sr_compress.data.io import list_images, read_uint8, write_image  # noqa: E402
+from sr_compress.data.io import list_images, read_uint8, to_uint8, write_image  # noqa: E402
 from sr_compress.metrics.sr import evaluate_pair, rgb_to_y  # noqa: E402
 from sr_compress.models.load import load_model  # noqa: E402
 from sr_compress.models.students import STUDENT_FAMILIES, student_spec_for  # noqa: E402
@@ -70,7 +70,7 @@ FEATURES_TEXT = {
 
 
 def to_u8(t: torch.Tensor) -> np.ndarray:
-    return (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    return to_uint8(t)  # the protocol's rounding (sr_compress.data.io)
 
 
 def to_t(a: np.ndarray) -> torch.Tensor:

@@ -55,6 +55,10 @@ class Registry(Generic[T]):
         """Keep ``name`` visible although its dependency is absent (``hint`` says what to install)."""
         self._items.setdefault(name, Missing(name, hint))
 
+    def add_named(self, item: T, attr: str = "name") -> T:
+        """Register ``item`` under its own ``item.name`` (usable as a class decorator)."""
+        return self.add(str(getattr(item, attr)), item)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form: ``@REG.register("kd")``."""
 
@@ -94,6 +98,10 @@ class Registry(Generic[T]):
         """Registered names in registration order."""
         self._ensure_loaded()
         return [n for n, v in self._items.items() if include_missing or not isinstance(v, Missing)]
+
+    def sorted_names(self) -> list[str]:
+        """Registered names in alphabetical order (CLI lists that must not depend on import order)."""
+        return sorted(self.names())
 
     def items(self) -> Iterator[tuple[str, T]]:
         """(name, item) for every available item, in registration order."""

@@ -11,6 +11,7 @@ import click
 
 from ..config import parse_set
 from ..errors import ConfigError
+from ._choices import RegistryChoice, methods
 
 
 def _split_paths(values: tuple[str, ...]) -> list[str] | None:
@@ -29,7 +30,8 @@ def _method_name(method: str | None, config: str | None) -> str:
 
 
 @click.command("distill")
-@click.option("--method", "-m", default=None, help="scratch | kd | dukd | datafree | pdd (default: the config's).")
+@click.option("--method", "-m", type=RegistryChoice(methods), default=None,
+              help="Distillation method (default: the config's).")
 @click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
               help="Recipe YAML (configs/distill/*.yaml); every flag below overrides it.")
 @click.option("--teacher", "-t", default=None, help="Teacher checkpoint path or zoo name.")

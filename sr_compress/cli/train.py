@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 
 from ..errors import UserInputError
+from ._choices import RegistryChoice, degradations
 
 
 @click.command("train")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML recipe (e.g. configs/train/generalist_x4.yaml); flags override it.")
-@click.option("--degradation", type=click.Choice(["realesrgan", "bicubic", "resize", "fixed"]), default=None,
+@click.option("--degradation", type=RegistryChoice(degradations), default=None,
               help="How LR inputs are synthesised from HR crops (default realesrgan).")
 @click.option("--arch", default=None, help="Network spec, e.g. srvgg:c32b8, edsr:c32b4.")
 @click.option("--init", "init", default=None, type=click.Path(dir_okay=False),

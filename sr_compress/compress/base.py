@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import UserInputError
 from ..models.registry import SizeRequirements
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -152,28 +152,9 @@ class DistillMethod(ABC):
         """
 
 
-_METHODS: dict[str, type[DistillMethod]] = {}
-
-
-def register_method(cls: type[DistillMethod]) -> type[DistillMethod]:
-    if cls.name in _METHODS:
-        raise ValueError(f"method {cls.name!r} registered twice")
-    _METHODS[cls.name] = cls
-    return cls
-
-
-def get_method(name: str) -> type[DistillMethod]:
-    from . import methods  # noqa: F401  (registers built-ins)
-
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise UserInputError(
-            f"unknown distillation method {name!r} (known: {', '.join(sorted(_METHODS))})"
-        ) from None
-
-
-def list_methods() -> list[str]:
-    from . import methods  # noqa: F401
-
-    return sorted(_METHODS)
+METHODS: Registry[type[DistillMethod]] = Registry(
+    "distillation method", builtins="sr_compress.compress.builtin_methods"
+)
+register_method = METHODS.add_named  # class decorator: registers ``cls`` under ``cls.name``
+get_method = METHODS.get
+list_methods = METHODS.sorted_names

@@ -160,8 +160,9 @@ TEACHER_SPEC = "teacher"  # student spec meaning "the teacher's own architecture
 
 def _copy_of_teacher(teacher_desc: Any) -> Any:
     if teacher_desc is None:
+        takes = ", ".join(n for n in list_methods() if get_method(n).needs_teacher)
         raise ConfigError("student: teacher copies the teacher, but this method loads none: use a method that "
-                          "takes --teacher CKPT (kd, dukd, datafree, pdd) or a student spec such as edsr:c32b4")
+                          f"takes --teacher CKPT ({takes}) or a student spec such as edsr:c32b4")
     desc = copy.deepcopy(teacher_desc)
     desc.model.train()
     for p in desc.model.parameters():
@@ -174,11 +175,6 @@ def _load_teacher(cfg: DistillConfig) -> Any:
     from ..models.load import load_model
 
     desc = load_model(cfg.teacher, cfg.scale)  # type: ignore[arg-type]
-    if desc.scale != cfg.scale:
-        raise UserInputError(
-            f"teacher {cfg.teacher} is a x{desc.scale} model but the run is x{cfg.scale}; "
-            f"pass --scale {desc.scale} or a x{cfg.scale} teacher"
-        )
     desc.model.eval()
     for p in desc.model.parameters():
         p.requires_grad_(False)
@@ -427,7 +423,6 @@ def run_distillation(
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     train_time = float(state.get("train_time", 0.0)) if state is not None else 0.0
-    last_t = t0
     logs: dict[str, float] = {}
 
     for it in range(start, end):
@@ -465,7 +460,6 @@ def run_distillation(
             assert train_log is not None
             train_log.write(row)
             window = {}
-            last_t = now
         if validator is not None and (done % tc.val_every == 0 or done == total):
             if main:
                 eval_model = ema.module if ema is not None else _unwrap(accelerator, student_w)
@@ -487,7 +481,6 @@ def run_distillation(
         if done % tc.checkpoint_every == 0 or done == end:
             _save_checkpoint(accelerator, ckpt_dir, done, cfg, student_w, optimizer_w, ema, method, schedule,
                              train_time + time.perf_counter() - t0)
-    del last_t
     if pbar is not None:
         pbar.close()
     train_time += time.perf_counter() - t0

@@ -75,7 +75,7 @@ def _find_lr(lr_dir: Path, stem: str, scale: int) -> Path:
     raise UserInputError(f"{lr_dir}: no LR image for '{stem}' (expected {stem}x{scale}.png)")
 
 
-def _discover(path: PathLike, scale: int) -> list[_Source]:
+def discover_sources(path: PathLike, scale: int) -> list[_Source]:
     p = Path(path).expanduser()
     if p.is_file():
         if p.suffix.lower() not in IMAGE_SUFFIXES:
@@ -217,7 +217,7 @@ class PairedPatchDataset(Dataset):
         self.augment = augment
         self.cache = cache
         self.generator = generator
-        sources = [s for p in paths for s in _discover(p, self.scale)]
+        sources = [s for p in paths for s in discover_sources(p, self.scale)]
         if not sources:
             raise UserInputError(f"no training images found in {', '.join(map(str, paths))}")
         self.sources: list[_Source] = []
@@ -379,7 +379,7 @@ def load_benchmark(path: PathLike, scale: int, name: str | None = None) -> Bench
     """
     if scale < 1:
         raise UserInputError(f"scale must be >= 1, got {scale}")
-    sources = _discover(path, scale)
+    sources = discover_sources(path, scale)
     items = []
     for src in sources:
         lr, hr = _load_pair(src, scale)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from scipy import special
 
 from .imresize import imresize
+from .io import to_uint8
 
 __all__ = [
     "RealESRGANConfig",
@@ -162,7 +163,7 @@ def poisson_noise(img: torch.Tensor, scale: float, gray: bool, gen: torch.Genera
 
 def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
     """OpenCV JPEG round trip; ``quality`` must be an int (OpenCV rejects floats)."""
-    arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    arr = to_uint8(img)
     ok, buf = cv2.imencode(".jpg", arr[..., ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
     if not ok:
         raise RuntimeError("cv2.imencode failed to write a JPEG")

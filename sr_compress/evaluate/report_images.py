@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-
-def _u8(chw: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.transpose(chw, (1, 2, 0)) * 255.0), 0, 255).astype(np.uint8)
+from ..data.io import to_uint8
 
 
 def worst_crop_box(err: np.ndarray, size: int) -> tuple[int, int, int, int]:
@@ -36,14 +34,14 @@ def side_by_side(ref: np.ndarray, art: np.ndarray, path: str | Path, title: str,
     err = np.abs(art.astype(np.float64) - ref.astype(np.float64)).max(axis=0)
     y0, x0, y1, x1 = worst_crop_box(err, crop)
     vmax = float(err[y0:y1, x0:x1].max())
-    panels = [_u8(ref[:, y0:y1, x0:x1]), _u8(art[:, y0:y1, x0:x1]), heatmap(err[y0:y1, x0:x1], vmax)]
+    panels = [to_uint8(ref[:, y0:y1, x0:x1]), to_uint8(art[:, y0:y1, x0:x1]), heatmap(err[y0:y1, x0:x1], vmax)]
     ph, pw = panels[0].shape[:2]
     gap, head = 6, 32
     canvas = Image.new("RGB", ((pw * zoom + gap) * 3 - gap, ph * zoom + head), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     labels = ["PyTorch reference", "artifact", f"|error| (max {vmax * 255:.2f}/255)"]
     for i, (panel, label) in enumerate(zip(panels, labels)):
-        im = Image.fromarray(panel).resize((pw * zoom, ph * zoom), Image.NEAREST)
+        im = Image.fromarray(panel).resize((pw * zoom, ph * zoom), Image.Resampling.NEAREST)
         canvas.paste(im, (i * (pw * zoom + gap), head))
         draw.text((i * (pw * zoom + gap) + 2, 3), label, fill=(0, 0, 0))
     draw.text((2, 17), title[:120], fill=(90, 90, 90))

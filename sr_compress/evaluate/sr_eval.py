@@ -19,22 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.datasets import BenchmarkSet, _discover, dataset_name
+from ..data.datasets import BenchmarkSet, dataset_name, discover_sources
 from ..data.imresize import bicubic_upscale_uint8, imresize, modcrop
-from ..data.io import decode_image
+from ..data.io import decode_image, to_uint8
 from ..errors import UserInputError
 from ..metrics.sr import PROTOCOL, Protocol, evaluate_pair, rgb_to_y
 
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
 
 
-def float_to_uint8_hwc(chw: np.ndarray | torch.Tensor) -> np.ndarray:
-    """float (3, H, W) in [0, 1] → uint8 HWC, rounded half-to-even like ``np.round`` (MATLAB
-    ``im2uint8`` rounds half away from zero; the two differ only on exact .5 values, which float
-    network outputs practically never hit)."""
-    if isinstance(chw, torch.Tensor):
-        chw = chw.detach().float().cpu().numpy()
-    return np.clip(np.round(np.transpose(chw, (1, 2, 0)) * 255.0), 0, 255).astype(np.uint8)
+float_to_uint8_hwc = to_uint8  # the protocol's float → uint8 rounding (one copy: data/io.py)
 
 
 def bicubic_upscale_fn(scale: int) -> UpscaleFn:
@@ -134,9 +128,7 @@ def load_upscaler(model: str, scale: int | None, device: str = "cpu", tile: int 
         return runner_upscale_fn(runner, tile=tile), s, info
     from ..models.load import load_model
 
-    desc = load_model(model, scale=scale)
-    if scale is not None and desc.scale != scale:
-        raise UserInputError(f"{model}: the checkpoint is x{desc.scale}, but --scale is {scale}")
+    desc = load_model(model, scale=scale)  # raises unless desc.scale == scale
     info = {"model": str(model), "arch": desc.arch, "params": desc.params, "sha256": desc.source_sha256}
     return torch_upscale_fn(desc, device=device), desc.scale, info
 
@@ -313,7 +305,7 @@ def y_domain_bicubic_baseline(path: str | Path, scale: int) -> dict[str, Any]:
     more on Set14 because bridge is gray.
     """
     rows = []
-    for src in _discover(path, scale):
+    for src in discover_sources(path, scale):
         dec = decode_image(src.hr)
         hr = modcrop(np.clip(np.round(dec.rgb * 255.0), 0, 255), scale, channels_last=True)
         gray = dec.mode in ("L", "I;16", "I;16B", "I;16L", "I", "LA")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..data.io import to_uint8
 from ..errors import MissingDependency, UserInputError
 from ..export import REFERENCE_NAME
 from ..export.manifest import Manifest, read_manifest
@@ -71,10 +72,6 @@ def open_runners(manifest: Manifest, device: str = "cpu", threads: int | None = 
     return runners, skipped
 
 
-def _to_u8(chw: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.transpose(chw, (1, 2, 0)) * 255.0), 0, 255).astype(np.uint8)
-
-
 def _psnr_float(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((np.clip(a, 0, 1).astype(np.float64) - np.clip(b, 0, 1).astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
@@ -117,14 +114,14 @@ def validate_export(
                     f"{bench.name}/{name}: output {ref.shape[2]}x{ref.shape[1]} != HR {hr.shape[1]}x{hr.shape[0]}; "
                     f"the data is not x{manifest.scale} (wrong --data scale?)"
                 )
-            ref_u8 = _to_u8(ref)
+            ref_u8 = to_uint8(ref)
             ref_m = evaluate_pair(ref_u8, hr, manifest.scale)
             ref_rows[bench.name].append({"name": name, "psnr": ref_m["psnr"], "ssim": ref_m["ssim"]})
             for aname, runner in runners:
                 out = upscale(runner, lr, tile, overlap)
                 nonfinite = int((~np.isfinite(out)).sum())
                 clean = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
-                m = evaluate_pair(_to_u8(clean), hr, manifest.scale)
+                m = evaluate_pair(to_uint8(clean), hr, manifest.scale)
                 diff = np.abs(clean.astype(np.float64) - ref)
                 row = {"name": name, "psnr": m["psnr"], "ssim": m["ssim"], "drop_db": ref_m["psnr"] - m["psnr"],
                        "psnr_vs_ref": _psnr_float(clean, ref), "max_abs": float(diff.max()),

@@ -7,7 +7,6 @@ settings used) and the versions of the tools that produced them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -17,20 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
+from ..hashing import sha256_file
 from ..models.registry import SizeRequirements
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
 BACKEND_BY_SUFFIX = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tool_versions() -> dict[str, str]:

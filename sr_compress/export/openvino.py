@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.io import to_uint8
 from ..metrics.sr import evaluate_pair
 from ..models.registry import ModelDescriptor, SizeRequirements
 from ..runtime.base import Runner, RunnerInfo
@@ -62,7 +63,7 @@ def set5_validation(desc: ModelDescriptor, bench: Any) -> tuple[list[Any], Any]:
         scores = []
         for lr, hr in data:
             sr = upscale(runner, lr)
-            sr_u8 = np.clip(np.round(sr.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+            sr_u8 = to_uint8(sr)
             scores.append(evaluate_pair(sr_u8, hr, desc.scale)["psnr"])
         return float(np.mean(scores))
 

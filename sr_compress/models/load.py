@@ -15,7 +15,6 @@ Our format (:func:`save_model`): ``{"params": state_dict, "sr_compress": {"arch"
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, UnsupportedArchitecture, UserInputError
+from ..hashing import sha256_file
 from .registry import ArchSpec, ModelDescriptor, SizeRequirements, get_arch, iter_archs
 
 FORMAT_VERSION = 1
@@ -40,14 +40,6 @@ _PREFIXES = ("module.", "_orig_mod.")
 # window padding into constants: DCTLSA fails to run at another size, CRAFT runs but differs by
 # 0.22), so they are not listed; others are unverified.
 _SPANDREL_ONNX_OK = {"ESRGAN", "Compact", "RealCUGAN", "SPAN", "RCAN", "SwiftSRGAN"}
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------- reading

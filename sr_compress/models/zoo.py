@@ -13,7 +13,6 @@ The sha256 of the GitHub-hosted entries were computed from byte-identical copies
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError, UserInputError
+from ..hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -147,16 +147,8 @@ def get_entry(name: str) -> ZooEntry:
         raise UserInputError(f"unknown zoo model {name!r} (known: {', '.join(sorted(ZOO))})") from None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verify(entry: ZooEntry, path: Path, allow_unverified: bool) -> str:
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if entry.sha256 is not None:
         if digest != entry.sha256:
             raise CheckpointError(f"checksum mismatch for zoo model {entry.name} ({path}): expected sha256 "

@@ -48,12 +48,11 @@ def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: i
     from ..data.imresize import bicubic_upscale_uint8
     from ..evaluate.sr_eval import torch_upscale_fn
     from ..models.load import load_model
-    from .runner import resolve_data
 
     recs = {r.name: r for r in result.records}
     if "teacher" not in recs or "distill" not in recs:
         return None
-    bench = load_benchmark(resolve_data(cfg.eval_data, cfg.scale)[0], cfg.scale)
+    bench = load_benchmark(result.eval_data[0], cfg.scale)
     name, lr, hr = bench.items[0]
     outputs = {
         "bicubic": bicubic_upscale_uint8(lr, cfg.scale),
@@ -74,7 +73,7 @@ def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: i
     zoom = max(1, 192 // c)
     tiles = []
     for label, img in outputs.items():
-        tile = Image.fromarray(img[y : y + c, x : x + c]).resize((c * zoom, c * zoom), Image.NEAREST)
+        tile = Image.fromarray(img[y : y + c, x : x + c]).resize((c * zoom, c * zoom), Image.Resampling.NEAREST)
         canvas = Image.new("RGB", (tile.width, tile.height + 18), "white")
         canvas.paste(tile, (0, 18))
         ImageDraw.Draw(canvas).text((4, 3), label, fill="black")

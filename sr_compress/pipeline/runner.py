@@ -38,6 +38,7 @@ class PipelineResult:
     records: list[StageRecord] = field(default_factory=list)
     gate_passed: bool | None = None
     report_md: Path | None = None
+    eval_data: list[str] = field(default_factory=list)  # resolved folders (the report's pictures)
 
 
 def _resolve_path(value: str, base: Path) -> str:
@@ -87,7 +88,7 @@ def run_pipeline(
     (run_dir / "pipeline.json").write_text(json.dumps(to_dict(cfg), indent=2))
     train_data = resolve_data(cfg.data, cfg.scale)
     eval_data = resolve_data(cfg.eval_data, cfg.scale)
-    result = PipelineResult(run_dir)
+    result = PipelineResult(run_dir, eval_data=eval_data)
     recs = result.records
 
     teacher = run_stage(

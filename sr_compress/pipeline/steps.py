@@ -22,14 +22,7 @@ def teacher(cfg: PipelineConfig, train_data: list[str], eval_data: list[str], st
 
     t = cfg.teacher
     if t.checkpoint:
-        desc = load_model(t.checkpoint, scale=cfg.scale)
-        if desc.scale != cfg.scale:
-            from ..errors import UserInputError
-
-            raise UserInputError(
-                f"teacher {t.checkpoint} is x{desc.scale} but the pipeline scale is x{cfg.scale}: "
-                "use a matching checkpoint or change 'scale'"
-            )
+        desc = load_model(t.checkpoint, scale=cfg.scale)  # raises unless desc.scale == cfg.scale
         return {"checkpoint": str(desc.source or t.checkpoint), "demo": False, "arch": desc.arch, "params": desc.params}
 
     from ..compress.engine import load_distill_config, run_distillation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
+from sr_compress.compress.base import list_methods
 from sr_compress.compress.engine import load_distill_config, run_distillation
 from sr_compress.errors import ConfigError, UserInputError
 
@@ -125,16 +127,31 @@ def test_shipped_recipes_parse() -> None:
 # --------------------------------------------------------------------------- training
 
 
-@pytest.mark.parametrize("method", ["scratch", "kd", "dukd"])
+# Per-method settings of the generic training test; a method not named here (a new one, the
+# toys in tests/plugins/) runs with the defaults, which is the point: it cannot go untested.
+METHOD_OVERRIDES: dict[str, Callable[[dict], dict]] = {
+    # the test teacher is random, so GT and teacher targets conflict: distillation objective only
+    "kd": lambda over: {"kd.w_pix": 0.0},
+    "dukd": lambda over: {"dukd.w_pix": 0.0},
+    "pdd": lambda over: {"data.real_lr": over["data.path"]},  # the training images stand in as real LR
+}
+# methods whose main loss is not expected to fall in 20 tiny iterations, and why
+LOSS_MAY_NOT_FALL: dict[str, str] = {
+    "pdd": "the student starts as the teacher (PDD's default) and every batch draws a new random "
+           "degradation, so 20 steps only show the loss staying finite",
+}
+
+
+@pytest.mark.parametrize("method", list_methods())
 def test_method_trains_and_loss_decreases(tmp_path: Path, method: str) -> None:
-    # kd/dukd: the pixel term is switched off so the loss is the distillation objective alone
-    # (the test teacher is random, so GT and teacher targets would otherwise conflict)
-    extra = {} if method == "scratch" else {f"{method}.w_pix": 0.0}
-    cfg = load_distill_config(None, tiny_overrides(tmp_path, method, **extra))
+    over = tiny_overrides(tmp_path, method)
+    over.update(METHOD_OVERRIDES.get(method, lambda over: {})(over))
+    cfg = load_distill_config(None, over)
     res = run_distillation(cfg, tmp_path / "run", progress=False)
     losses = _losses(tmp_path / "run")
-    assert len(losses) == 20
-    assert np.mean(losses[-6:]) < 0.8 * np.mean(losses[:3]), losses
+    assert len(losses) == 20 and all(np.isfinite(losses))
+    if method not in LOSS_MAY_NOT_FALL:
+        assert np.mean(losses[-6:]) < 0.8 * np.mean(losses[:3]), losses
     assert res.completed and res.student.params > 0
     if method == "dukd":
         vals = _losses(tmp_path / "run", "loss_upcycle")  # the second (upcycling) step's loss

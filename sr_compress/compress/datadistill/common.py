@@ -28,6 +28,7 @@ from ...config import to_dict
 from ...data.imresize import imresize, modcrop
 from ...data.io import list_images, read_uint8, write_image
 from ...errors import UserInputError
+from ...registry import Registry
 
 MANIFEST = "manifest.json"
 IMAGES_DIR = "images"
@@ -335,31 +336,12 @@ class DatasetDistiller(ABC):
         """Return ``cfg.ipc * cfg.classes`` images."""
 
 
-_DISTILLERS: dict[str, type[DatasetDistiller]] = {}
-
-
-def register_distiller(cls: type[DatasetDistiller]) -> type[DatasetDistiller]:
-    if cls.name in _DISTILLERS:
-        raise ValueError(f"dataset distiller {cls.name!r} registered twice")
-    _DISTILLERS[cls.name] = cls
-    return cls
-
-
-def get_distiller(name: str) -> type[DatasetDistiller]:
-    from . import coreset, gsdd, prototypes  # noqa: F401  (registers built-ins)
-
-    try:
-        return _DISTILLERS[name]
-    except KeyError:
-        raise UserInputError(
-            f"unknown dataset-distillation method {name!r} (known: {', '.join(sorted(_DISTILLERS))})"
-        ) from None
-
-
-def list_distillers() -> list[str]:
-    from . import coreset, gsdd, prototypes  # noqa: F401
-
-    return sorted(_DISTILLERS)
+DISTILLERS: Registry[type[DatasetDistiller]] = Registry(
+    "dataset-distillation method", builtins="sr_compress.compress.datadistill.builtin"
+)
+register_distiller = DISTILLERS.add_named  # class decorator: registers ``cls`` under ``cls.name``
+get_distiller = DISTILLERS.get
+list_distillers = DISTILLERS.sorted_names
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,3 +1,1 @@
-"""One module per architecture family; importing this package registers them all."""
-
-from . import bsrn, carn, edsr, fmen, imdn, imdn_rt, pan, rfdn, rlfn, srvgg  # noqa: F401
+"""One module per architecture family. The built-in list is ``models/builtin_archs.py``."""

@@ -144,5 +144,5 @@ def _build(sd: StateDict) -> tuple[nn.Module, dict[str, Any], int]:
 register_arch(ArchSpec(
     name="bsrn", detect=_detect, build=_build, from_hparams=lambda hp: BSRN(**hp),
     size_requirements=SizeRequirements(minimum=ESA_MIN_SIZE),
-    description="BSRN (Li et al. 2022): blueprint-separable residual network (NTIRE 2022 ESR)", priority=10,
+    description="BSRN (Li et al. 2022): blueprint-separable residual network (NTIRE 2022 ESR)",
 ))

@@ -30,7 +30,8 @@ class MeanShift(nn.Module):
         self.shifter = nn.Conv2d(3, 3, 1)
         with torch.no_grad():
             self.shifter.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            self.shifter.bias.copy_(sign * torch.tensor(mean))
+            if self.shifter.bias is not None:
+                self.shifter.bias.copy_(sign * torch.tensor(mean))
         for p in self.shifter.parameters():
             p.requires_grad_(False)
 
@@ -168,5 +169,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="CARN-M (Ahn et al. 2018): cascading residual network, mobile, multi-scale heads",
-    priority=10,
 ))

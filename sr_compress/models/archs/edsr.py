@@ -51,6 +51,8 @@ def _upsample(scale: int, num_feat: int) -> nn.Sequential:
 
 
 class EDSR(nn.Module):
+    mean: torch.Tensor  # a (non-persistent) buffer
+
     def __init__(self, num_feat: int = 64, num_block: int = 16, scale: int = 4, res_scale: float = 1.0,
                  img_range: float = 255.0, in_ch: int = 3, out_ch: int = 3) -> None:
         super().__init__()
@@ -82,11 +84,12 @@ class EDSR(nn.Module):
         Returns the new blocks (e.g. to add their parameters to an optimizer).
         """
         ref = next(self.parameters())
-        new = []
+        new: list[nn.Module] = []
         for _ in range(n):
             blk = ResidualBlockNoBN(self.num_feat, self.res_scale)
             nn.init.zeros_(blk.conv2.weight)
-            nn.init.zeros_(blk.conv2.bias)
+            if blk.conv2.bias is not None:
+                nn.init.zeros_(blk.conv2.bias)
             blk.to(device=ref.device, dtype=ref.dtype)
             self.body.append(blk)
             new.append(blk)
@@ -96,7 +99,7 @@ class EDSR(nn.Module):
         """Keep only the first ``n`` residual blocks (the first stage of progressive growth)."""
         if not 1 <= n <= len(self.body):
             raise ValueError(f"cannot keep {n} of {len(self.body)} blocks")
-        self.body = self.body[:n]
+        del self.body[n:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) * self.img_range
@@ -144,5 +147,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="EDSR (Lim et al. 2017), BasicSR key layout; the edsr:cCbB student",
-    priority=10,
 ))

@@ -105,5 +105,5 @@ def _build(sd: StateDict) -> tuple[nn.Module, dict[str, Any], int]:
 register_arch(ArchSpec(
     name="fmen", detect=_detect, build=_build, from_hparams=lambda hp: FMEN(**hp),
     size_requirements=SizeRequirements(minimum=1),
-    description="FMEN (Du et al. 2022): high-frequency attention blocks, re-parameterised convs", priority=10,
+    description="FMEN (Du et al. 2022): high-frequency attention blocks, re-parameterised convs",
 ))

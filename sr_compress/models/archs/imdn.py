@@ -61,7 +61,7 @@ class IMDModule(nn.Module):
         self.cca = CCALayer(self.distilled * 4, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        split = (self.distilled, self.remaining)
+        split = [self.distilled, self.remaining]
         d1, r1 = torch.split(self.act(self.c1(x)), split, dim=1)
         d2, r2 = torch.split(self.act(self.c2(r1)), split, dim=1)
         d3, r3 = torch.split(self.act(self.c3(r2)), split, dim=1)
@@ -128,5 +128,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="IMDN (Hui et al. 2019): information multi-distillation blocks with CCA",
-    priority=10,
 ))

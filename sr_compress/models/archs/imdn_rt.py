@@ -51,7 +51,7 @@ class IMDBSpeed(nn.Module):
         self.act = nn.LeakyReLU(0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        split = (self.d, self.r)
+        split = [self.d, self.r]
         d1, r1 = torch.split(self.act(self.c1(x)), split, dim=1)
         d2, r2 = torch.split(self.act(self.c2(r1)), split, dim=1)
         d3, r3 = torch.split(self.act(self.c3(r2)), split, dim=1)
@@ -157,10 +157,10 @@ def _builder(hparams, cls):  # noqa: ANN001, ANN202 - tiny local factory
 register_arch(ArchSpec(
     name="imdn_rtc", detect=_detect_rtc, build=_builder(_hparams_rtc, IMDNRTC),
     from_hparams=lambda hp: IMDNRTC(**hp), size_requirements=SizeRequirements(minimum=1),
-    description="IMDN-RTC: 12-channel real-time IMDN without CCA", priority=10,
+    description="IMDN-RTC: 12-channel real-time IMDN without CCA",
 ))
 register_arch(ArchSpec(
     name="imdn_rte", detect=_detect_rte, build=_builder(_hparams_rte, IMDNRTE),
     from_hparams=lambda hp: IMDNRTE(**hp), size_requirements=SizeRequirements(minimum=2, multiple_of=2),
-    description="IMDN-RTE: stride-2 real-time IMDN with large distillation blocks", priority=10,
+    description="IMDN-RTE: stride-2 real-time IMDN with large distillation blocks",
 ))

@@ -140,5 +140,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="PAN (Zhao et al. 2020): self-calibrated blocks with pixel attention",
-    priority=10,
 ))

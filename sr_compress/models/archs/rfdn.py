@@ -108,5 +108,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=ESA_MIN_SIZE),
     description="RFDN (Liu et al. 2020): residual feature distillation blocks with ESA",
-    priority=10,
 ))

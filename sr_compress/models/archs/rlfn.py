@@ -99,5 +99,4 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=ESA_MIN_SIZE),
     description="RLFN / RLFN-S (Kong et al. 2022): residual local feature blocks with ESA",
-    priority=10,
 ))

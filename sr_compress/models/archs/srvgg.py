@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import ArchSpec, SizeRequirements, register_arch
+from ..registry import GENERIC, ArchSpec, SizeRequirements, register_arch
 from ._util import StateDict, conv, indices, scale_from_shuffle, shape
 
 
@@ -78,5 +78,5 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="SRVGGNetCompact (Real-ESRGAN compact); the srvgg:cCbB student",
-    priority=5,
+    priority=GENERIC,  # "only body.N convs + PReLUs" is a pattern, not a family signature
 ))
