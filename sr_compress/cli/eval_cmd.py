@@ -116,7 +116,12 @@ def command(model: str, data: str | None, scale: int | None, verbose: bool, json
                + (f" ({model_info['params']:,} params)" if "params" in model_info else "")
                + f", x{scale}")
     click.echo(_format_table(results, verbose))
-    click.echo(f"protocol: {protocol.describe(scale)}")
+    if any(m in FULL_REFERENCE for m in metrics):
+        click.echo(f"protocol: {protocol.describe(scale)}")
+    if "niqe" in metrics:
+        crop = protocol.crop_border if protocol.crop_border is not None else scale
+        click.echo(f"NIQE: Y (BT.601) of the uint8 SR output, crop_border={crop}, BasicSR's pristine model; "
+                   "lower is better")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": model_info, "scale": scale, "protocol": protocol.as_dict(scale), "results": results}
