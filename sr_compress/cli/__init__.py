@@ -18,6 +18,7 @@ from ..errors import SRCompressError
 # verb -> module (relative to this package). Only verbs that work are listed.
 VERBS: dict[str, str] = {
     "bench": "bench",
+    "compare": "compare",
     "distill": "distill",
     "distill-data": "distill_data",
     "eval": "eval_cmd",
@@ -26,6 +27,7 @@ VERBS: dict[str, str] = {
     "info": "info",
     "pipeline": "pipeline",
     "train": "train",
+    "upscale": "upscale",
     "validate": "validate",
     "zoo": "zoo",
 }

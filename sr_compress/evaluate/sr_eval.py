@@ -10,7 +10,8 @@ saved to PNG (the protocol's ``round_uint8``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,46 @@ def runner_upscale_fn(runner: Any, tile: int | None = None, overlap: int = 8) ->
     return fn
 
 
+def load_upscaler(model: str, scale: int | None, device: str = "cpu", tile: int | None = None,
+                  backend: str | None = None, precision: str | None = None,
+                  runner_suffixes: Iterable[str] | None = None) -> tuple[Any, int, dict]:
+    """(upscale_fn, scale, model facts) for 'bicubic', an export directory, an artifact or a checkpoint."""
+    from ..export.manifest import BACKEND_BY_SUFFIX
+
+    suffixes = set(runner_suffixes if runner_suffixes is not None else BACKEND_BY_SUFFIX)
+    info: dict[str, Any]
+
+    if model.lower() == "bicubic":
+        if scale is None:
+            raise UserInputError("--model bicubic needs --scale (2, 3, 4, ...)")
+        return bicubic_upscale_fn(scale), scale, {"model": "bicubic"}
+    path = Path(model).expanduser()
+    if path.is_dir():
+        # an export directory, chosen like sr-serve does (fp32, OpenVINO first); reference.pth is torch
+        from ..upscale.model import load_upscale_runner
+
+        runner = load_upscale_runner(path, backend, precision, device)
+        s = runner.info.scale
+        if scale is not None and scale != s:
+            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
+        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
+        return runner_upscale_fn(runner, tile=tile), s, info
+    if path.suffix.lower() in suffixes:
+        from ..runtime.runners import make_runner
+
+        runner = make_runner(path, device=device)
+        s = runner.info.scale
+        if scale is not None and scale != s:
+            raise UserInputError(f"{path}: the exported model is x{s}, but --scale is {scale}")
+        info = {"model": str(path), "backend": runner.info.backend, "precision": runner.info.precision}
+        return runner_upscale_fn(runner, tile=tile), s, info
+    from ..models.load import load_model
+
+    desc = load_model(model, scale=scale)  # raises unless desc.scale == scale
+    info = {"model": str(model), "arch": desc.arch, "params": desc.params, "sha256": desc.source_sha256}
+    return torch_upscale_fn(desc, device=device), desc.scale, info
+
+
 def as_upscale_fn(model: Any, scale: int) -> UpscaleFn:
     """Turn "bicubic", a ModelDescriptor, a Runner or a plain callable into an ``UpscaleFn``."""
     if isinstance(model, str):
@@ -114,12 +155,64 @@ def as_upscale_fn(model: Any, scale: int) -> UpscaleFn:
     raise TypeError(f"cannot evaluate a {type(model).__name__}")
 
 
+FULL_REFERENCE = ("psnr", "ssim")
+NO_REFERENCE = ("niqe",)
+METRICS = FULL_REFERENCE + NO_REFERENCE
+
+
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """``"psnr,ssim,niqe"`` → a checked tuple (default: psnr, ssim)."""
+    names = tuple(m.strip().lower() for m in (text or "psnr,ssim").split(",") if m.strip())
+    bad = [m for m in names if m not in METRICS]
+    if bad or not names:
+        raise UserInputError(f"--metrics {text!r}: unknown {', '.join(bad) or '(empty)'}; use any of "
+                             f"{', '.join(METRICS)}")
+    return names
+
+
+@dataclass
+class EvalExtras:
+    """What an evaluation does besides PSNR/SSIM against HR."""
+
+    metrics: tuple[str, ...] = FULL_REFERENCE
+    save_dir: Path | None = None  # every SR output as <save_dir>/<dataset>/<image>.png
+    reference_fn: UpscaleFn | None = None  # teacher: PSNR/SSIM of the output against its output
+    niqe_params: str | Path | None = None
+
+
+def _score(name: str, lr: np.ndarray, sr: np.ndarray, hr: np.ndarray | None, scale: int, protocol: Protocol,
+           extras: EvalExtras, dataset: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": name}
+    if hr is not None and any(m in extras.metrics for m in FULL_REFERENCE):
+        row.update(evaluate_pair(sr, hr, scale, protocol))
+    if "niqe" in extras.metrics:
+        from ..metrics.niqe import calculate_niqe
+
+        crop = protocol.crop_border if protocol.crop_border is not None else scale
+        row["niqe"] = calculate_niqe(sr, crop_border=crop, params_path=extras.niqe_params)
+    if extras.reference_fn is not None:
+        ref = np.asarray(extras.reference_fn(lr))
+        fid = evaluate_pair(sr, ref, scale, protocol)
+        row.update({"psnr_ref": fid["psnr"], "ssim_ref": fid["ssim"]})
+    if extras.save_dir is not None:
+        from ..data.io import write_image
+
+        write_image(Path(extras.save_dir) / dataset / f"{name}.png", sr)
+    return row
+
+
+def _means(rows: list[dict[str, Any]]) -> dict[str, float]:
+    keys = [k for k in rows[0] if k != "name" and isinstance(rows[0][k], (int, float))]
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+
+
 def evaluate_model(
     upscale_fn: Any,
     bench: BenchmarkSet,
     scale: int | None = None,
     protocol: Protocol = PROTOCOL,
     progress: bool = True,
+    extras: EvalExtras | None = None,
 ) -> dict[str, Any]:
     """PSNR/SSIM of ``upscale_fn`` on every image of ``bench`` plus their means.
 
@@ -127,8 +220,10 @@ def evaluate_model(
     ModelDescriptor or a Runner, see :func:`as_upscale_fn`). Returns a JSON-able dict:
     ``{"dataset", "scale", "n_images", "psnr", "ssim", "images": [{"name", "psnr", "ssim"}],
     "protocol", "lr_source", "seconds"}``; the means are plain averages over images (the
-    convention of every SR paper).
+    convention of every SR paper). ``extras`` adds NIQE, fidelity to a reference model
+    (``psnr_ref``/``ssim_ref``) and saving every output.
     """
+    extras = extras or EvalExtras()
     scale = int(scale or bench.scale)
     if bench.scale != scale:
         raise UserInputError(f"benchmark {bench.name} was loaded for x{bench.scale}, not x{scale}")
@@ -153,19 +248,48 @@ def evaluate_model(
                 f"{bench.name}/{name}: SR output is {sr.shape[1]}x{sr.shape[0]} but HR is "
                 f"{hr.shape[1]}x{hr.shape[0]}; the model's scale does not match x{scale}"
             )
-        rows.append({"name": name, **evaluate_pair(sr, hr, scale, protocol)})
+        rows.append(_score(name, lr, sr, hr, scale, protocol, extras, bench.name))
     seconds = time.perf_counter() - t0
     return {
         "dataset": bench.name,
         "scale": scale,
         "n_images": len(rows),
-        "psnr": float(np.mean([r["psnr"] for r in rows])),
-        "ssim": float(np.mean([r["ssim"] for r in rows])),
+        **_means(rows),
         "images": rows,
         "protocol": protocol.as_dict(scale),
         "lr_source": bench.lr_source,
         "seconds": round(seconds, 3),
     }
+
+
+def evaluate_no_reference(
+    upscale_fn: Any,
+    folder: str | Path,
+    scale: int,
+    protocol: Protocol = PROTOCOL,
+    progress: bool = True,
+    extras: EvalExtras | None = None,
+) -> dict[str, Any]:
+    """No-reference evaluation: every image in ``folder`` IS an LR input (real-world photos, RealSRSet);
+    only NIQE (and fidelity to ``extras.reference_fn``) can be measured."""
+    from ..data.io import list_images, read_uint8
+
+    extras = extras or EvalExtras(metrics=NO_REFERENCE)
+    fn = as_upscale_fn(upscale_fn, scale)
+    files = list_images(folder)
+    name = dataset_name(folder)
+    if progress:
+        from tqdm.auto import tqdm
+
+        files = tqdm(files, desc=f"{name} x{scale} (no reference)", unit="img", leave=False)
+    t0 = time.perf_counter()
+    rows = []
+    for f in files:
+        lr = read_uint8(f)
+        rows.append(_score(f.stem, lr, np.asarray(fn(lr)), None, scale, protocol, extras, name))
+    return {"dataset": name, "scale": scale, "n_images": len(rows), **_means(rows), "images": rows,
+            "protocol": protocol.as_dict(scale), "lr_source": "the images themselves (no HR)",
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def y_domain_bicubic_baseline(path: str | Path, scale: int) -> dict[str, Any]:

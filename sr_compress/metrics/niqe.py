@@ -10,6 +10,7 @@ the 7×7 Gaussian window) is BasicSR's file and is NOT shipped in the package: p
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,6 +53,15 @@ def load_params(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _aggd(block: np.ndarray) -> tuple[float, float, float]:
+    with warnings.catch_warnings():
+        # a flat block has no negative (or positive) coefficients: NaN features, dropped in niqe_y
+        # (BasicSR's calculate_niqe script silences the same warnings)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _aggd_raw(block)
+
+
+def _aggd_raw(block: np.ndarray) -> tuple[float, float, float]:
     block = block.ravel()
     left = np.sqrt(np.mean(block[block < 0] ** 2))
     right = np.sqrt(np.mean(block[block > 0] ** 2))

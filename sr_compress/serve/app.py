@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import io
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -37,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..data.io import encode_image, resize_alpha
 from ..errors import UserInputError
 from ..runtime.tiling import extract_tiles, make_plan, merge_tiles
 from .batching import MicroBatcher
@@ -104,57 +103,18 @@ def _error_response(err: RequestError) -> JSONResponse:
 
 
 # -- image post-processing (runs in a worker thread) -------------------------------------------
-def _upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
-    """Alpha is not an image the network knows; bicubic is what Real-ESRGAN's CLI offers too."""
-    h, w = alpha.shape
-    img = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32))  # mode F
-    return np.asarray(img.resize((w * scale, h * scale), Image.Resampling.BICUBIC), dtype=np.float32).clip(0, 1)
-
-
-def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
-    if bits == 16:
-        return np.clip(np.round(x * 65535.0), 0, 65535).astype(np.uint16)
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def encode_result(sr: np.ndarray, upload: Upload, scale: int, fmt: str, config: ServeConfig) -> tuple[bytes, str]:
-    """(3, H, W) float SR → encoded bytes keeping gray/alpha/16-bit where the format allows."""
-    rgb = np.transpose(sr, (1, 2, 0))
-    alpha = _upscale_alpha(upload.alpha, scale) if upload.alpha is not None else None
-    if fmt in ("jpeg", "jpg"):
-        alpha = None  # JPEG has no alpha channel; documented in docs/serve.md
-    bits = 16 if (upload.bit_depth == 16 and fmt == "png") else 8
-    if upload.gray:
-        # the network saw the gray plane replicated to RGB; return one plane (BT.601 luma)
-        plane = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-        chans = [plane] if alpha is None else [plane, alpha]
-    else:
-        chans = [rgb[..., i] for i in range(3)] + ([alpha] if alpha is not None else [])
-    arr = _quantize(np.stack(chans, axis=-1), bits)
-    buf = io.BytesIO()
-    if bits == 16:
-        if arr.shape[-1] == 1:
-            Image.fromarray(np.ascontiguousarray(arr[..., 0])).save(buf, format="PNG")  # mode I;16
-        else:
-            import cv2
+    """(3, H, W) float SR → encoded bytes keeping gray/alpha/16-bit/ICC where the format allows.
 
-            order = [2, 1, 0, 3][: arr.shape[-1]] if arr.shape[-1] in (3, 4) else [0, 0, 0, 1]
-            ok, enc = cv2.imencode(".png", np.ascontiguousarray(arr[..., order]))
-            if not ok:
-                raise RuntimeError("OpenCV failed to encode a 16-bit PNG")
-            return enc.tobytes(), "image/png"
-        return buf.getvalue(), "image/png"
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
-    img = Image.fromarray(np.ascontiguousarray(arr[..., 0] if mode == "L" else arr))  # mode from the shape
-    if fmt == "png":
-        img.save(buf, format="PNG", compress_level=1)  # speed over size: the client can recompress
-    elif fmt == "webp":
-        if mode in ("L", "LA"):
-            img = img.convert("RGBA" if mode == "LA" else "RGB")
-        img.save(buf, format="WEBP", quality=config.webp_quality)
-    else:
-        img.save(buf, format="JPEG", quality=config.jpeg_quality)
-    return buf.getvalue(), OUTPUT_FORMATS[fmt]
+    The encoding itself is the library's (``data/io.py``), shared with ``sr-compress upscale``.
+    """
+    rgb = np.transpose(sr, (1, 2, 0))
+    h, w = rgb.shape[:2]
+    alpha = resize_alpha(upload.alpha, h, w) if upload.alpha is not None else None
+    quality = config.webp_quality if fmt == "webp" else config.jpeg_quality
+    data = encode_image(rgb, fmt, alpha=alpha, gray=upload.gray, bit_depth=upload.bit_depth,
+                        icc_profile=upload.icc_profile, quality=quality)
+    return data, OUTPUT_FORMATS[fmt]
 
 
 # -- the app ------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# the library's one image-mode conversion (gray/palette/CMYK/alpha/16-bit/EXIF); reused, not copied
-from ..data.io import DecodedImage, _decode
+# the library's one image decode (gray/palette/CMYK/alpha/16-bit/EXIF/ICC), shared with upscale
+from ..data.io import OUTPUT_FORMATS as OUTPUT_FORMATS  # re-exported for app.py
+from ..data.io import DecodedImage, decode_pil, sniff_format
 from ..models.registry import SizeRequirements
 from ..runtime.tiling import make_plan
 
@@ -32,8 +33,6 @@ FORMAT_MIME = {
 ACCEPTED_CONTENT_TYPES = set(FORMAT_MIME.values()) | {
     "image/jpg", "image/x-png", "image/x-ms-bmp", "application/octet-stream",
 }
-OUTPUT_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 class RequestError(Exception):
@@ -90,6 +89,7 @@ class Upload:
     gray: bool
     format: str
     mode: str
+    icc_profile: bytes | None = None
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -138,6 +138,9 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
             fmt = Image.open(io.BytesIO(data)).format
         except Exception:  # noqa: BLE001 - any failure means "not an image we know"
             fmt = None
+        if fmt is None and sniff_format(data) in limits.allowed_formats:
+            # starts like an allowed format but Pillow's opener gave up (e.g. bad IHDR CRC): corrupt
+            raise RequestError(400, "corrupt_image", f"{sniff_format(data)} image header is corrupt") from None
         what = f"{fmt} images are not accepted" if fmt else "the body is not a recognised image"
         raise RequestError(415, "unsupported_format", f"{what}; allowed formats: {allowed}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
@@ -192,25 +195,13 @@ def check_work(width: int, height: int, scale: int, tile: int | tuple[int, int] 
     return n
 
 
-def _cv2_16bit(data: bytes) -> np.ndarray | None:
-    """Pillow reduces 16-bit RGB(A) PNGs to 8 bits; OpenCV keeps them (dims were checked already)."""
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - opencv is a dependency
-        return None
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        return None
-    return arr[..., [2, 1, 0, 3][: arr.shape[2]]].astype(np.float32) / 65535.0
-
-
 def decode_upload(data: bytes, limits: Limits) -> Upload:
     """Decode an upload after :func:`open_checked`; truncated or corrupt data is a 400."""
     img = open_checked(data, limits)
     fmt = img.format or "?"
     try:
         img.load()
-        decoded: DecodedImage = _decode(img)
+        decoded: DecodedImage = decode_pil(img, data)
     except Image.DecompressionBombError as err:
         raise RequestError(413, "too_many_pixels", f"{err}; the limit is max_pixels={limits.max_pixels}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as err:
@@ -218,12 +209,5 @@ def decode_upload(data: bytes, limits: Limits) -> Upload:
     h, w = decoded.rgb.shape[:2]
     if h * w > limits.max_pixels:  # EXIF rotation keeps the count; this guards odd plugins
         raise _too_many_pixels(w, h, limits)
-    gray = decoded.mode in GRAY_MODES
-    # (EXIF-rotated PNGs keep Pillow's decode: OpenCV's IMREAD_UNCHANGED ignores orientation)
-    if fmt == "PNG" and decoded.bit_depth == 8 and not gray and img.getexif().get(0x0112, 1) == 1:
-        hi = _cv2_16bit(data)
-        if hi is not None and hi.shape[:2] == (h, w):
-            alpha = hi[..., 3].copy() if hi.shape[2] == 4 else None
-            decoded = DecodedImage(hi[..., :3].copy(), alpha, 16, decoded.mode)
     rgb = np.ascontiguousarray(decoded.rgb, dtype=np.float32)
-    return Upload(rgb, decoded.alpha, 16 if decoded.bit_depth == 16 else 8, gray, fmt, decoded.mode)
+    return Upload(rgb, decoded.alpha, decoded.bit_depth, decoded.gray, fmt, decoded.mode, decoded.icc_profile)

@@ -126,9 +126,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 # private names imported from another module; each is a contract to make public. Shrink only.
-PRIVATE_ALLOWLIST = {
-    ("sr_compress.serve.limits", "_decode"),  # serve/ is being reorganised (issue 15, another change)
-}
+PRIVATE_ALLOWLIST: set[tuple[str, str]] = set()
 
 
 def test_no_private_names_imported_across_modules() -> None:
