@@ -12,6 +12,30 @@ def _err_schema_ref(desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _upscale_responses(image_body: dict[str, Any]) -> dict[str, Any]:
+    """The responses of ``POST /v1/upscale``: the image, or the JSON error of each refusal."""
+    return {
+        "200": {
+            "description": "The upscaled image (gray stays gray, alpha is kept except in JPEG, "
+            "16-bit input gives 16-bit PNG).",
+            "headers": {h: {"schema": {"type": "string"}} for h in
+                        ("X-Model", "X-Scale", "X-Backend", "X-Precision", "X-Elapsed-Ms", "X-Tiles",
+                         "X-Input-Size", "X-Output-Size")},
+            "content": {t: {"schema": image_body} for t in ("image/png", "image/webp", "image/jpeg")},
+        },
+        "400": _err_schema_ref("Corrupt/truncated image, bad multipart, bad or unknown query "
+                               "parameter, malformed HTTP request"),
+        "401": _err_schema_ref("Missing or wrong bearer token"),
+        "408": _err_schema_ref("Body not received within the read timeout"),
+        "404": _err_schema_ref("Unknown model"),
+        "413": _err_schema_ref("Upload, input/output pixels, tiles or aspect ratio over a limit"),
+        "415": _err_schema_ref("Content type or image format not accepted"),
+        "502": _err_schema_ref("A triton:// model's Triton server is down or refused the batch"),
+        "503": _err_schema_ref("Queue full, server busy (body bytes, connections) or shutting "
+                               "down (see Retry-After)"),
+    }
+
+
 def openapi_spec(server: SRServer) -> dict[str, Any]:
     """OpenAPI 3.0 description of the API, with the live model names and limits filled in."""
     from .. import __version__
@@ -54,26 +78,7 @@ def openapi_spec(server: SRServer) -> dict[str, Any]:
                             },
                         },
                     },
-                    "responses": {
-                        "200": {
-                            "description": "The upscaled image (gray stays gray, alpha is kept except in JPEG, "
-                            "16-bit input gives 16-bit PNG).",
-                            "headers": {h: {"schema": {"type": "string"}} for h in
-                                        ("X-Model", "X-Scale", "X-Backend", "X-Precision", "X-Elapsed-Ms", "X-Tiles",
-                                         "X-Input-Size", "X-Output-Size")},
-                            "content": {t: {"schema": image_body} for t in ("image/png", "image/webp", "image/jpeg")},
-                        },
-                        "400": _err_schema_ref("Corrupt/truncated image, bad multipart, bad or unknown query "
-                                               "parameter, malformed HTTP request"),
-                        "401": _err_schema_ref("Missing or wrong bearer token"),
-                        "408": _err_schema_ref("Body not received within the read timeout"),
-                        "404": _err_schema_ref("Unknown model"),
-                        "413": _err_schema_ref("Upload, input/output pixels, tiles or aspect ratio over a limit"),
-                        "415": _err_schema_ref("Content type or image format not accepted"),
-                        "502": _err_schema_ref("A triton:// model's Triton server is down or refused the batch"),
-                        "503": _err_schema_ref("Queue full, server busy (body bytes, connections) or shutting "
-                                               "down (see Retry-After)"),
-                    },
+                    "responses": _upscale_responses(image_body),
                     "security": [{"bearer": []}] if server.config.token else [],
                 }
             },
