@@ -41,7 +41,7 @@ def _coerce(value: Any, tp: Any, where: str, src: str) -> Any:
         if value not in get_args(tp):
             raise ConfigError(f"{src}: '{where}' must be one of {list(get_args(tp))}, got {value!r}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{src}: '{where}' must be a mapping, got {type(value).__name__}")
         return from_dict(tp, value, src=src, prefix=where + ".")

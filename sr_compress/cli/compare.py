@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,7 +28,7 @@ def command(models: tuple[str, ...], data: str, out: Path, scale: int | None, ma
     from ..evaluate.sr_eval import load_upscaler
     from ..metrics.sr import PROTOCOL
 
-    upscalers = []
+    upscalers: list[tuple[str, Any]] = []
     for spec in models:
         label, sep, path = spec.partition("=")
         if not sep or "/" in label:

@@ -51,7 +51,8 @@ class RandomConvFeatures(nn.Module):
                 fan_in = conv.in_channels * 9
                 with torch.no_grad():
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-                    conv.bias.zero_()
+                    if conv.bias is not None:
+                        conv.bias.zero_()
             blocks.append(nn.Sequential(conv1, nn.ReLU(), conv2, nn.ReLU()))
             cin = c
         self.blocks = nn.ModuleList(blocks)
@@ -147,6 +148,9 @@ def _read_vgg_state(path: Path) -> dict[str, torch.Tensor]:
 
 class VGG19Features(nn.Module):
     """ImageNet VGG19 pre-ReLU maps, weights read from a local file (never downloaded)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self, weights: str | Path,

@@ -237,7 +237,7 @@ class PairedPatchDataset(Dataset):
         if not self.sources:
             raise UserInputError(
                 f"every image in {', '.join(map(str, paths))} is smaller than the patch "
-                f"({patch_size} LR px = {patch_size * self.scale} HR px at x{self.scale}); lower patch_size"
+                f"({patch_size} LR px = {(patch_size or 0) * self.scale} HR px at x{self.scale}); lower patch_size"
             )
         self.length = length or len(self.sources)
 

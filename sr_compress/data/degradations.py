@@ -167,7 +167,10 @@ def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
     ok, buf = cv2.imencode(".jpg", arr[..., ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
     if not ok:
         raise RuntimeError("cv2.imencode failed to write a JPEG")
-    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+    raw = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if raw is None:
+        raise RuntimeError("cv2.imdecode failed to read back the JPEG it wrote")
+    dec = raw[..., ::-1].copy()
     return torch.from_numpy(dec).permute(2, 0, 1).to(img.dtype) / 255.0
 
 

@@ -13,6 +13,7 @@ Verified against the ``LR_bicubic`` images of Set5/Set14/B100 (tests/integration
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -32,6 +33,7 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 def _weight_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -> np.ndarray:
     """Dense (out_len, in_len) float64 matrix of MATLAB's bicubic contributions."""
     kernel_width = 4.0
+    kernel: Callable[[np.ndarray], np.ndarray]
     if scale < 1 and antialiasing:
         kernel_width /= scale
 

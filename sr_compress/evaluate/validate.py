@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def _psnr_float(a: np.ndarray, b: np.ndarray) -> float:
 
 def validate_export(
     directory: str | Path,
-    data: list[str | Path],
+    data: Sequence[str | Path],
     tile: int | None = None,
     overlap: int = 8,
     threads: int | None = None,
@@ -161,7 +162,8 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
 def _summarise(manifest: Manifest, root: Path, benches: list[Any], ref_rows: dict[str, list[dict[str, Any]]],
                per: dict[str, dict[str, list[dict[str, Any]]]], arts: dict[str, Any],
                skipped: list[dict[str, str]], tile: int | None) -> dict[str, Any]:
-    reference = {b: {"psnr": _mean(rows, "psnr"), "ssim": _mean(rows, "ssim"), "images": rows}
+    ref_psnr = {b: _mean(rows, "psnr") for b, rows in ref_rows.items()}
+    reference = {b: {"psnr": ref_psnr[b], "ssim": _mean(rows, "ssim"), "images": rows}
                  for b, rows in ref_rows.items()}
     artifacts = []
     for aname, by_ds in per.items():
@@ -171,7 +173,7 @@ def _summarise(manifest: Manifest, root: Path, benches: list[Any], ref_rows: dic
             psnr_m = _mean(rows, "psnr")
             vs = [r["psnr_vs_ref"] for r in rows]
             datasets[ds] = {
-                "psnr": psnr_m, "ssim": _mean(rows, "ssim"), "drop_db": reference[ds]["psnr"] - psnr_m,
+                "psnr": psnr_m, "ssim": _mean(rows, "ssim"), "drop_db": ref_psnr[ds] - psnr_m,
                 "psnr_vs_ref": float(min(vs)), "max_abs": max(r["max_abs"] for r in rows),
                 "mean_abs": _mean(rows, "mean_abs"), "nonfinite": sum(r["nonfinite"] for r in rows),
                 "images": rows,

@@ -11,6 +11,7 @@ quote "FLOPs" that are these MACs), so a module called twice is counted twice.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 
 import torch
@@ -21,11 +22,12 @@ _CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def _conv_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
-    kernel = math.prod(module.weight.shape[2:])
+    conv = typing.cast(nn.Conv2d, module)  # any of _CONV/_CONVT: the attributes below are common
+    kernel = math.prod(conv.weight.shape[2:])
     if isinstance(module, _CONVT):
         # each input element scatters into out_channels/groups * kernel outputs
-        return inp.numel() * (module.out_channels // module.groups) * kernel
-    return out.numel() * (module.in_channels // module.groups) * kernel
+        return inp.numel() * (conv.out_channels // conv.groups) * kernel
+    return out.numel() * (conv.in_channels // conv.groups) * kernel
 
 
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:

@@ -317,16 +317,16 @@ def descriptor_from_state_dict(sd: dict[str, torch.Tensor], scale: int | None = 
         found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint, known=bool(found))
         return make_descriptor(spec, model.eval(), hp, found, source, sha256)
 
-    spec = _detect_ours(sd)
-    if spec is not None:
+    detected = _detect_ours(sd)
+    if detected is not None:
         try:
-            model, hp, found = spec.build(sd)
+            model, hp, found = detected.build(sd)
         except (TypeError, ValueError, KeyError, IndexError) as err:
-            raise CheckpointError(f"{source} looks like {spec.name} but its shapes do not fit that "
+            raise CheckpointError(f"{source} looks like {detected.name} but its shapes do not fit that "
                                   f"architecture: {_first_line(err)}") from None
-        _load_weights(model, sd, spec.name, source)
-        found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint)
-        return make_descriptor(spec, model.eval(), hp, found, source, sha256)
+        _load_weights(model, sd, detected.name, source)
+        found = _apply_scale(model, hp, found, scale, detected.name, source, scale_hint)
+        return make_descriptor(detected, model.eval(), hp, found, source, sha256)
 
     desc = _load_spandrel(sd, source, sha256)
     if desc is None:

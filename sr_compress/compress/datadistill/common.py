@@ -13,7 +13,7 @@ import math
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -106,7 +106,7 @@ class PatchPool:
         return p.float() / 255.0
 
 
-def source_files(folders: list[str | Path]) -> list[Path]:
+def source_files(folders: Sequence[str | Path]) -> list[Path]:
     if not folders:
         raise UserInputError("no source data: pass --data HR_DIR (a folder of HR images)")
     files: list[Path] = []
@@ -173,7 +173,8 @@ class RandomConvEmbed(nn.Module):
             conv = nn.Conv2d(c, width, 3, padding=1)
             with torch.no_grad():
                 conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * math.sqrt(2.0 / (c * 9)))
-                conv.bias.zero_()
+                if conv.bias is not None:
+                    conv.bias.zero_()
             layers += [conv, nn.ReLU(inplace=False), nn.AvgPool2d(2)]
             c = width
         self.net = nn.Sequential(*layers).requires_grad_(False).eval()
@@ -408,7 +409,7 @@ def write_output(out: Path, items: list[Distilled], cfg: DataDistillConfig, file
         stale = [p for p in img_dir.iterdir() if p.suffix == ".png"]
         if stale:
             raise UserInputError(f"{img_dir} already holds images; choose a new --out folder")
-    entries = []
+    entries: list[dict[str, Any]] = []
     named: list[tuple[str, torch.Tensor]] = []
     per_class: dict[int, int] = {}
     for it in items:
@@ -559,7 +560,7 @@ def is_distilled_root(path: str | Path) -> bool:
         return False
 
 
-def distilled_training_set(paths: list[str | Path], scale: int, patch_size: int | None,
+def distilled_training_set(paths: Sequence[str | Path], scale: int, patch_size: int | None,
                            augment: bool = True) -> torch.utils.data.Dataset | None:
     """What the engine trains on when ``--data`` names distilled folders: ``None`` when none of
     ``paths`` is one (the engine then reads them as plain HR folders); otherwise every distilled
