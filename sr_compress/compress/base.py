@@ -53,12 +53,20 @@ class StepContext:
         loss: torch.Tensor,
         optimizer: torch.optim.Optimizer | None = None,
         params: Iterable[torch.nn.Parameter] | None = None,
+        zero_grad: bool = True,
+        clip: bool = True,
     ) -> None:
-        """zero_grad → backward → clip → step, on the student unless told otherwise."""
+        """zero_grad → backward → clip → step, on the student unless told otherwise.
+
+        ``zero_grad=False`` keeps the gradients already stored, so the step applies their sum
+        with this loss's gradient (DUKD's official second step: BasicSR zeroes once per
+        iteration). ``clip=False`` skips ``train.clip_grad`` (DFSR clips only the student).
+        """
         opt = optimizer or self.optimizer
-        opt.zero_grad(set_to_none=True)
+        if zero_grad:
+            opt.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
-        if self.clip_grad:
+        if self.clip_grad and clip:
             plist = list(params) if params is not None else [
                 p for g in opt.param_groups for p in g["params"]
             ]
