@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..models.registry import SizeRequirements
+from .schedule import LRSchedule
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -132,6 +133,11 @@ class DistillMethod(ABC):
         """Receive the accelerate-prepared extra modules/optimizers (device-placed, DDP-wrapped,
         keyed as in ``extra_modules``/``extra_optimizers``). Use these in ``train_step`` so DDP
         syncs their gradients; checkpoints still read the unwrapped ``extra_modules()``."""
+
+    def lr_at(self, schedule: LRSchedule, iteration: int) -> float:
+        """The student's LR at ``iteration`` (the engine sets it every iteration). Override to
+        reshape the schedule, e.g. DFSR restarts it at every progressive stage."""
+        return schedule.lr_at(iteration)
 
     def student_hyperparams(self, student: nn.Module, hyperparams: dict[str, Any]) -> dict[str, Any]:
         """Hyper-parameters of the final student for ``save_model`` (override after growth)."""
