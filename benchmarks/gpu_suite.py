@@ -325,7 +325,7 @@ def report(an: dict[str, Any], cfg: dict[str, Any], loc: dict[str, Any], wall: f
     comp = []
     for name, c in an["comparisons"].items():
         if c is None:
-            comp.append([name, "—", "—", "(runs missing)"])
+            comp.append([name, "—", "—", "(runs missing, or the equal-time point is beyond the 2N run)"])
             continue
         for s, d in c.items():
             comp.append([name, s, f"{d['mean']:+.3f} ± {d['std']:.3f} (n={len(d['diffs'])})",
