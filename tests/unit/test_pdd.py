@@ -353,3 +353,20 @@ def test_official_random_resize_is_not_antialiased(mode: str) -> None:
     smooth = RandomResizeDegradation(4, modes=(mode,), antialias=True)(board, np.random.default_rng(0))
     assert (smooth - 0.5).abs().mean() < 0.4  # the antialiasing filter attenuates it
     assert make_pipeline("resize", 4).antialias is False
+
+
+def test_pdd_table_seed_sweep_redraws_every_rng(monkeypatch, tmp_path) -> None:
+    """benchmarks/pdd_table.py --seeds: each adaptation run sets pdd.seed with train.seed (φ and
+    the synthetic data re-drawn) and keeps student.pth = S (G is read from the checkpoint)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import pdd_table
+
+    seen = []
+    monkeypatch.setattr(pdd_table, "run_distillation", lambda cfg, out, progress=False: seen.append(cfg))
+    for seed in (1, 2):
+        pdd_table.adapt(tmp_path / str(seed), tmp_path / "gen.pth", [tmp_path], 3, seed)
+    assert [(c.train.seed, c.method_args["seed"], c.method_args["output"]) for c in seen] == \
+        [(1, 1, "student"), (2, 2, "student")]

@@ -264,7 +264,7 @@ class DataFreeMethod(DistillMethod):
         try:
             z = torch.randn(c.batch_size, c.latent_dim, device=ctx.device)
             # teacher_forward without its no_grad: same padding, but gradients reach G(z)
-            teacher = partial(StepContext.teacher_forward.__wrapped__, ctx)
+            teacher = partial(StepContext.teacher_forward.__wrapped__, ctx)  # type: ignore[attr-defined]
             losses = self.generator_losses(self.generator(z), student, teacher)
             # official: clip_grad_norm_ on the student only, the generator step is unclipped
             ctx.step(losses["total"], optimizer=self.gen_opt, clip=False)

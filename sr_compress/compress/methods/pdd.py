@@ -318,7 +318,8 @@ class PDD(DistillMethod):
             with torch.no_grad():
                 f_y = self.phi(y_s)
             lw = _weights(cfg.percep_layer_weights, len(f_ss), 1.0)
-            out["percep"] = cfg.w_percep * sum(w * F.l1_loss(a, b) for w, a, b in zip(lw, f_ss, f_y, strict=True))
+            out["percep"] = cfg.w_percep * torch.stack(
+                [w * F.l1_loss(a, b) for w, a, b in zip(lw, f_ss, f_y, strict=True)]).sum()
         sr_t = None
         if use_inter or use_intra or cfg.gan:
             sr_t = student(x_t)
@@ -356,7 +357,7 @@ class PDD(DistillMethod):
                 fakes = torch.cat([sr_s, sr_t]) if distill and sr_t is not None else sr_s
                 logits = self.disc(fakes)
                 parts["gan"] = cfg.w_gan * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            loss = sum(parts.values())
+            loss = torch.stack(list(parts.values())).sum()
             ctx.step(loss)
             logs = {k: float(v.detach()) for k, v in parts.items()}
             logs["loss"] = float(loss.detach())
