@@ -18,6 +18,12 @@ and a deadline (``--deadline-min``) stops stragglers so the rows that finished a
     python benchmarks/gpu_suite.py                      # one H200: N = 20000, 3 seeds
     python benchmarks/gpu_suite.py --smoke              # CPU plumbing check (< 2 min), tested
 
+On a device machine only the repository (and a ``shared/`` folder inside it) travels: first copy
+``../shared/data/{train/T91,benchmarks/Set5,benchmarks/Set14,weights/RLFN/rlfn_x4.pth}`` into
+``shared/data/`` (≈ 20 MB; ignore it in ``.git/info/exclude``), and carry a Python environment
+with the project installed. If the solo timing probe says N iterations cannot finish before
+``--deadline-min``, N is reduced and the RESULTS section says so (``--no-fit`` keeps N).
+
 Data: ``$SR_COMPRESS_SHARED_DATA``, else ``shared/data`` inside the repository (what a device
 machine receives), else ``../shared/data`` beside it; without any, the embedded default images
 (``sr_compress/data/defaults.py``) and a teacher trained here first (said so in the output).
@@ -339,7 +345,8 @@ def report(an: dict[str, Any], cfg: dict[str, Any], loc: dict[str, Any], wall: f
         f"iterations × batch {cfg['batch']} × LR patch {cfg['patch']}, Adam {cfg['lr']:g} cosine, EMA off; "
         f"DFSR {cfg['df_iters']} student updates, batch {cfg['df_batch']}, LR side {cfg['df_lr_size']}, "
         f"stu_step {cfg['df_stu_step']}; seeds {cfg['seeds']} (every RNG follows train.seed). "
-        f"Solo per-iteration cost (s): "
+        + (f"{cfg['fit_note']}. " if cfg.get("fit_note") else "")
+        + "Solo per-iteration cost (s): "
         + ", ".join(f"{m} {v * 1e3:.1f} ms" for m, v in an["per_iteration_s"].items())
         + f"; dukd's N iterations take as long as {eq}.\n\n"
         + md_table(["row", "seeds", *(f"{s} PSNR-Y" for s in sets), "train s (mean)"], rows)
@@ -350,6 +357,27 @@ def report(an: dict[str, Any], cfg: dict[str, Any], loc: dict[str, Any], wall: f
         + " Equal-wall-clock rows read the 2N runs' validation curves at dukd's training time, using the solo"
         " per-iteration costs (the runs themselves shared the GPU)."
     )
+
+
+def fit_budget(cfg: dict[str, Any], per_it: dict[str, float], seconds_left: float) -> str:
+    """Shrink N (and DFSR's updates) when the solo probe says the pool cannot finish in time.
+
+    Estimate: total solo work over the jobs / (half the usable CPU cores, each worker being one
+    CPU-bound Python loop), plus 60 s of start-up and evaluation. A run killed at the deadline
+    yields nothing, so a smaller N that finishes beats the asked-for N that does not."""
+    workers = max(1, min(cfg["jobs"], os.cpu_count() or 1))
+    work = sum(j["iters"] * per_it.get(j["method"], per_it.get("kd", 0.0)) for j in jobs_for(cfg))
+    est = work / max(1.0, workers / 2) + 60
+    if est <= 0.85 * seconds_left:
+        return f"N = {cfg['iters']} as asked (estimated {est:.0f} s of {seconds_left:.0f} s left)"
+    f = max(0.01, (0.85 * seconds_left - 60) / (est - 60))
+    old = cfg["iters"]
+    cfg["iters"] = max(min(old, 100), int(old * f) // 100 * 100)
+    cfg["df_iters"] = max(min(cfg["df_iters"], 100), int(cfg["df_iters"] * f) // 100 * 100)
+    note = (f"**N reduced from {old} to {cfg['iters']}** (DFSR to {cfg['df_iters']}) to fit the deadline: the solo "
+            f"probe estimated {est:.0f} s for {seconds_left:.0f} s left (`--no-fit` keeps N)")
+    print(note, flush=True)
+    return note
 
 
 def _skip_run_reports() -> None:
@@ -386,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None, help="e.g. 0,1,2")
     ap.add_argument("--jobs", type=int, default=None, help="worker processes (0 = all runs at once, 1 = in-process)")
     ap.add_argument("--deadline-min", type=float, default=7.0, help="stop unfinished runs after this many minutes")
+    ap.add_argument("--no-fit", action="store_true", help="keep N even if the probe says it will not finish")
     ap.add_argument("--data-root", default=None, help="shared data folder (default: located as the tests do)")
     ap.add_argument("--out", default=None, help="work folder (default runs/gpu_suite; smoke: a temp folder)")
     ap.add_argument("--section", default=None, help="RESULTS.md section (default gpu_suite / gpu_suite_smoke)")
@@ -421,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg["jobs"] = len(jobs) if cfg["jobs"] == 0 else cfg["jobs"]
     # solo timing probe (the pool's runs share the device); in-process runs time themselves
     per_it = time_probe(cfg, cfg["probe_iters"]) if cfg["jobs"] > 1 else {}
-    results = run_pool(jobs, cfg, t0 + 60 * args.deadline_min)
+    deadline = t0 + 60 * args.deadline_min
+    if per_it and not args.no_fit:
+        cfg["fit_note"] = fit_budget(cfg, per_it, deadline - time.time())
+        jobs = jobs_for(cfg)
+    results = run_pool(jobs, cfg, deadline)
     for m in ("scratch", "kd", "dukd"):
         own = [r["train_time_s"] / r["iters"] for r in results if r["method"] == m]
         if m not in per_it and own:

@@ -60,3 +60,17 @@ def test_paired_differences_and_the_2_std_flag() -> None:
     assert gpu_suite.paired(res, [0, 1, 2], "kd 2x", "scratch 1x", ["Set5"]) is None  # missing runs
     assert gpu_suite._at([(5, 29.0), (10, 30.0)], 7.5) == pytest.approx(29.5)
     assert gpu_suite._at([(5, 29.0), (10, 30.0)], 11) is None
+
+
+def test_budget_is_reduced_only_when_the_probe_says_it_cannot_finish() -> None:
+    cfg = gpu_suite.settings(gpu_suite.argparse.Namespace(smoke=False, iters=None, seeds=None, jobs=None,
+                                                          df_iters=None))
+    cfg["jobs"] = 21
+    fast = {"scratch": 1e-4, "kd": 1e-4, "dukd": 2e-4}
+    note = gpu_suite.fit_budget(cfg, fast, 400.0)
+    assert cfg["iters"] == 20000 and "as asked" in note
+    slow = {"scratch": 0.01, "kd": 0.02, "dukd": 0.05}
+    note = gpu_suite.fit_budget(cfg, slow, 400.0)
+    assert 100 <= cfg["iters"] < 20000 and cfg["df_iters"] < 20000 and "reduced" in note
+    # the reduced budget fits by the same estimate
+    assert "as asked" in gpu_suite.fit_budget(cfg, slow, 400.0)
