@@ -167,6 +167,9 @@ def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, 
         "method": "pdd", "teacher": str(teacher), "student": arch, "scale": SCALE,
         "data.path": [str(T91)], "data.real_lr": [str(p) for p in real_lr],
         "train.iterations": iters, "train.seed": seed, "train.checkpoint_every": iters,
+        # every RNG of the run follows the seed (φ's init, synthetic degradations, crops), and
+        # student.pth stays S: the EMA network G is read from the checkpoint (ema_model)
+        "pdd.seed": seed, "pdd.output": "student",
     }
     overrides.update(extra or {})
     overrides.update({f"pdd.{k}": v for k, v in pdd.items()})

@@ -55,7 +55,7 @@ def _method_name(method: str | None, config: str | None) -> str:
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--val-every", type=int, default=None)
 @click.option("--num-workers", type=int, default=None)
-@click.option("--generator", default=None, help="Data-free generator kind (datafree: 'gan' or 'noise').")
+@click.option("--generator", default=None, help="Data-free generator kind (datafree: 'gan', 'noise' or 'frozen').")
 @click.option("--feature-weights", default=None, help="Local VGG19 weights for PDD's feature extractor.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any other config value, dotted (repeatable): --set dukd.q=0.5 --set train.gamma=0.5")

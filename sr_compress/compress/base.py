@@ -22,6 +22,7 @@ from torch import nn
 
 from ..models.registry import SizeRequirements
 from ..registry import Registry
+from .schedule import LRSchedule
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -53,12 +54,20 @@ class StepContext:
         loss: torch.Tensor,
         optimizer: torch.optim.Optimizer | None = None,
         params: Iterable[torch.nn.Parameter] | None = None,
+        zero_grad: bool = True,
+        clip: bool = True,
     ) -> None:
-        """zero_grad → backward → clip → step, on the student unless told otherwise."""
+        """zero_grad → backward → clip → step, on the student unless told otherwise.
+
+        ``zero_grad=False`` keeps the gradients already stored, so the step applies their sum
+        with this loss's gradient (DUKD's official second step: BasicSR zeroes once per
+        iteration). ``clip=False`` skips ``train.clip_grad`` (DFSR clips only the student).
+        """
         opt = optimizer or self.optimizer
-        opt.zero_grad(set_to_none=True)
+        if zero_grad:
+            opt.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
-        if self.clip_grad:
+        if self.clip_grad and clip:
             plist = list(params) if params is not None else [
                 p for g in opt.param_groups for p in g["params"]
             ]
@@ -124,6 +133,11 @@ class DistillMethod(ABC):
         """Receive the accelerate-prepared extra modules/optimizers (device-placed, DDP-wrapped,
         keyed as in ``extra_modules``/``extra_optimizers``). Use these in ``train_step`` so DDP
         syncs their gradients; checkpoints still read the unwrapped ``extra_modules()``."""
+
+    def lr_at(self, schedule: LRSchedule, iteration: int) -> float:
+        """The student's LR at ``iteration`` (the engine sets it every iteration). Override to
+        reshape the schedule, e.g. DFSR restarts it at every progressive stage."""
+        return schedule.lr_at(iteration)
 
     def student_hyperparams(self, student: nn.Module, hyperparams: dict[str, Any]) -> dict[str, Any]:
         """Hyper-parameters of the final student for ``save_model`` (override after growth)."""

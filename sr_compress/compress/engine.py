@@ -462,7 +462,7 @@ def run_distillation(
             student_w, optimizer_w = _grow(accelerator, method, student_w, it, cfg)
             if ema is not None:
                 ema.rebuild(_unwrap(accelerator, student_w))
-        lr = schedule.lr_at(it)
+        lr = method.lr_at(schedule, it)  # e.g. DFSR restarts it per progressive stage
         for g in optimizer_w.param_groups:
             g["lr"] = lr
         batch = next(batches) if batches is not None else None

@@ -331,20 +331,30 @@ class RandomResizeDegradation:
     """HR → LR by one randomly chosen resize (bicubic / bilinear / area), then quantise.
 
     This is the synthetic degradation of PDD's official recipes (``RandomResize`` to 48×48 with
-    ``resize_opt: [bicubic, bilinear, area]``): the Specialist's supervised branch.
+    ``resize_opt: [bicubic, bilinear, area]``): the Specialist's supervised branch. As there, the
+    resize is ``cv2.resize`` (INTER_CUBIC / INTER_LINEAR / INTER_AREA): bicubic and bilinear are
+    not antialiased when downscaling. ``antialias=True`` uses MATLAB bicubic / antialiased
+    bilinear instead (what this class did before).
     """
 
-    def __init__(self, scale: int = 4, modes: tuple[str, ...] = ("bicubic", "bilinear", "area")) -> None:
+    def __init__(self, scale: int = 4, modes: tuple[str, ...] = ("bicubic", "bilinear", "area"),
+                 antialias: bool = False) -> None:
         self.scale = scale
         self.modes = modes
+        self.antialias = antialias
 
     def __call__(self, hr: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         h, w = hr.shape[-2:]
         mode = str(rng.choice(self.modes))
-        if mode == "bicubic":  # MATLAB-style (antialiased) bicubic, as BasicSR's imresize does
-            out = imresize(hr[None], size=(h // self.scale, w // self.scale))[0]
+        size = (h // self.scale, w // self.scale)
+        if not self.antialias:
+            flags = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+            img = np.ascontiguousarray(hr.permute(1, 2, 0).numpy(), dtype=np.float32)
+            out = torch.from_numpy(cv2.resize(img, size[::-1], interpolation=flags[mode])).permute(2, 0, 1)
+        elif mode == "bicubic":  # MATLAB-style (antialiased) bicubic, as BasicSR's imresize does
+            out = imresize(hr[None], size=size)[0]
         else:
-            out = F.interpolate(hr[None], size=(h // self.scale, w // self.scale), mode=mode,
+            out = F.interpolate(hr[None], size=size, mode=mode,
                                 **({} if mode == "area" else {"align_corners": False, "antialias": True}))[0]
         return _quantize(out)
 

@@ -43,6 +43,11 @@ _PREFIXES = ("module.", "_orig_mod.")
 # window padding into constants: DCTLSA fails to run at another size, CRAFT runs but differs by
 # 0.22), so they are not listed; others are unverified.
 _SPANDREL_ONNX_OK = {"ESRGAN", "Compact", "RealCUGAN", "SPAN", "RCAN", "SwiftSRGAN"}
+# spandrel families whose forward pads the input to its window itself (CRAFT: symmetric flip
+# padding, as the official inference script). spandrel still declares multiple_of = window, and
+# padding to it beforehand (our evaluator/tiler reflect-pad) changes the border context:
+# CRAFT x4 Set5 32.388 instead of 32.420 (BasicSR test pipeline). They take any size >= minimum.
+_SPANDREL_SELF_PADDING = {"CRAFT"}
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -275,8 +280,9 @@ def _load_spandrel(sd: dict[str, torch.Tensor], source: str, sha: str | None) ->
     return ModelDescriptor(
         model=d.model, arch=f"spandrel:{arch_id}", scale=int(d.scale),
         in_channels=int(d.input_channels), out_channels=int(d.output_channels),
-        size_requirements=SizeRequirements(minimum=int(sr.minimum), multiple_of=int(sr.multiple_of),
-                                           square=bool(sr.square)),
+        size_requirements=SizeRequirements(
+            minimum=int(sr.minimum), multiple_of=1 if arch_id in _SPANDREL_SELF_PADDING else int(sr.multiple_of),
+            square=bool(sr.square)),
         tile_hint=256, onnx_exportable=arch_id in _SPANDREL_ONNX_OK,
         hyperparams={"spandrel_arch": arch_id, "spandrel_tags": list(d.tags)},
         source=source, source_sha256=sha,

@@ -94,42 +94,142 @@ def test_config_validation() -> None:
         DUKDConfig(n_gt_sub=-1)
 
 
-class _Ctx:
-    """Minimal StepContext stand-in recording the optimiser steps."""
+def _real_ctx(student: torch.nn.Module, teacher: torch.nn.Module, scale: int, lr: float = 0.1,
+              clip: float | None = None):
+    """The engine's own StepContext (its ``step`` is under test), with plain SGD so that an
+    update is exactly ``-lr * grad``."""
+    from accelerate import Accelerator
 
-    def __init__(self, student: torch.nn.Module, teacher: torch.nn.Module, scale: int) -> None:
-        self.student, self.teacher, self.scale = student, teacher, scale
-        self.opt = torch.optim.Adam(student.parameters(), lr=1e-3)
-        self.steps: list[float] = []
+    from sr_compress.compress.base import StepContext
 
-    def teacher_forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher(x)
-
-    def step(self, loss: torch.Tensor) -> None:
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        self.steps.append(float(loss.detach()))
+    opt = torch.optim.SGD(student.parameters(), lr=lr)
+    return StepContext(accelerator=Accelerator(cpu=True), student=student, teacher=teacher, optimizer=opt,
+                       scale=scale, iteration=0, total_iterations=1, clip_grad=clip, device=torch.device("cpu"))
 
 
-def test_two_optimizer_steps_and_teacher_untouched() -> None:
+def _tiny(scale: int, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 3 * scale * scale, 3, padding=1), torch.nn.PixelShuffle(scale))
+
+
+def _grads(model: torch.nn.Module, loss: torch.Tensor) -> list[torch.Tensor]:
+    return [g.detach() for g in torch.autograd.grad(loss, list(model.parameters()))]
+
+
+def _hand_update(student: torch.nn.Module, teacher: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 s: int, lr: float, mode: str) -> list[torch.Tensor]:
+    """DUKD's iteration written out: θ1 = θ0 − lr·g1(θ0); θ2 = θ1 − lr·(g1 + g2(θ1)) in the
+    official mode (one zero_grad per iteration), θ1 − lr·g2(θ1) in the separate mode."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from sr_compress.data.imresize import imresize
+
+    m = copy.deepcopy(student)
+    with torch.no_grad():
+        t_x = teacher(x)
+    g1 = _grads(m, 5.0 * F.l1_loss(m(x), y) + 1.0 * F.l1_loss(m(x), t_x))
+    with torch.no_grad():
+        for p, g in zip(m.parameters(), g1, strict=True):
+            p -= lr * g
+    torch.manual_seed(0)  # the method draws its zoom-in cells first thing after seeding
+    u = gt_tiles(y, x.shape[-2:], s, 1)
+    x_dn = imresize(x, size=(x.shape[-2] // s, x.shape[-1] // s))
+    with torch.no_grad():
+        t_u, t_dn = teacher(u), teacher(x_dn)
+    g2 = _grads(m, F.l1_loss(m(u), t_u) + 5.0 * F.l1_loss(m(x_dn), x) + F.l1_loss(m(x_dn), t_dn))
+    with torch.no_grad():
+        for p, a, b in zip(m.parameters(), g1, g2, strict=True):
+            p -= lr * (a + b if mode == "official" else b)
+    return [p.detach() for p in m.parameters()]
+
+
+@pytest.mark.parametrize("mode", ["official", "separate"])
+def test_second_step_gradient_matches_hand_computed_update(mode: str) -> None:
+    s, lr = 2, 0.1
+    student, teacher = _tiny(s, 1), _tiny(s, 2).requires_grad_(False)
+    x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)
+    expect = _hand_update(student, teacher, x, y, s, lr, mode)
+    cfg = DUKDConfig(n_gt_sub=1, label_consistency=False, grad_mode=mode)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    DUKD(cfg, s).train_step({"lr": x, "hr": y}, _real_ctx(student, teacher, s, lr))
+    for got, want in zip(student.parameters(), expect, strict=True):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_official_and_separate_modes_differ() -> None:
+    """The two gradient modes are really different updates (guards the test above against a
+    configuration where g1 vanishes)."""
+    s = 2
+    x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)
+    out = []
+    for mode in ("official", "separate"):
+        student, teacher = _tiny(s, 1), _tiny(s, 2).requires_grad_(False)
+        torch.manual_seed(0)
+        cfg = DUKDConfig(n_gt_sub=1, label_consistency=False, grad_mode=mode)  # type: ignore[arg-type]
+        DUKD(cfg, s).train_step({"lr": x, "hr": y}, _real_ctx(student, teacher, s))
+        out.append(torch.cat([p.detach().flatten() for p in student.parameters()]))
+    assert (out[0] - out[1]).abs().max() > 1e-4
+
+
+def test_teacher_gets_no_gradient() -> None:
+    """Even a teacher whose parameters require grad gets none: its outputs are labels only."""
+    s = 2
+    student, teacher = _tiny(s, 1), _tiny(s, 2)  # teacher left trainable on purpose
+    DUKD(DUKDConfig(q=1.0), s).train_step({"lr": torch.rand(2, 3, 8, 8), "hr": torch.rand(2, 3, 16, 16)},
+                                          _real_ctx(student, teacher, s))
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+
+
+@pytest.mark.parametrize(("scale", "tiles"), [(2, 2), (3, 1), (4, 1)])
+def test_official_n_gt_sub_per_scale(scale: int, tiles: int) -> None:
+    """Default zoom-in tiles follow the official recipes (x2: 2, x3/x4: 1): the student sees a
+    zoom-in batch of tiles·B."""
+    seen: list[int] = []
+
+    class Rec(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = _tiny(scale, 0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.shape[0])
+            return self.net(x)
+
+    b, p = 2, 6
+    student = Rec()
+    cfg = DUKDConfig(zoom_out=False, label_consistency=False)
+    DUKD(cfg, scale).train_step({"lr": torch.rand(b, 3, p, p), "hr": torch.rand(b, 3, p * scale, p * scale)},
+                                _real_ctx(student, _tiny(scale, 3).requires_grad_(False), scale))
+    assert seen == [b, tiles * b]
+
+
+def test_init_from_lower_scale_loads_matching_tensors(tmp_path) -> None:
+    """x2 → x4 initialisation (official x4 recipe): every tensor with a matching name and shape
+    comes from the x2 checkpoint, the extra x4 upsampling stage keeps its own init."""
+    import copy
+
+    from sr_compress.compress.methods.dukd import load_matching
+    from sr_compress.models.load import save_model
     from sr_compress.models.students import build_student
 
-    s = 2
-    student = build_student("edsr:c8b1", s).model
-    teacher = build_student("edsr:c8b1", s).model.eval().requires_grad_(False)
-    t_before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    method = DUKD(DUKDConfig(q=1.0, official_inverse_order=False), s)
-    ctx = _Ctx(student, teacher, s)
-    batch = {"lr": torch.rand(2, 3, 8, 8), "hr": torch.rand(2, 3, 16, 16)}
-    logs = method.train_step(batch, ctx)  # type: ignore[arg-type]
-    assert len(ctx.steps) == 2
-    assert {"loss", "l_pix", "l_kd", "l_zoom_in", "l_zoom_out_pix", "l_zoom_out_kd", "loss_upcycle"} <= set(logs)
-    # step 2 = w_kd*zoom_in + w_pix*zo_pix + w_kd*zo_kd (official weighting)
-    expect = 1.0 * logs["l_zoom_in"] + 5.0 * logs["l_zoom_out_pix"] + 1.0 * logs["l_zoom_out_kd"]
-    assert abs(logs["loss_upcycle"] - expect) < 1e-5
-    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in t_before.items())
+    x2 = build_student("edsr:c8b2", 2)
+    save_model(x2, tmp_path / "x2.pth")
+    x4 = build_student("edsr:c8b2", 4).model
+    before = copy.deepcopy(x4.state_dict())
+    DUKD(DUKDConfig(init_from=str(tmp_path / "x2.pth")), 4).setup(x4, None, torch.device("cpu"))
+    src, now = x2.model.state_dict(), x4.state_dict()
+    shared = [k for k in now if k in src and src[k].shape == now[k].shape]
+    assert "body.0.conv1.weight" in shared and "upsample.0.weight" in shared
+    assert all(torch.equal(now[k], src[k]) for k in shared)
+    rest = [k for k in now if k not in shared]
+    assert rest and all(torch.equal(now[k], before[k]) for k in rest)
+    other = build_student("edsr:c16b1", 2)
+    save_model(other, tmp_path / "other.pth")
+    with pytest.raises(Exception, match="shares only"):
+        load_matching(build_student("edsr:c8b2", 4).model, str(tmp_path / "other.pth"))
 
 
 def test_label_consistency_zero_for_equivariant_student() -> None:
@@ -144,9 +244,9 @@ def test_label_consistency_zero_for_equivariant_student() -> None:
     batch = {"lr": torch.rand(64, 3, 6, 6), "hr": torch.rand(64, 3, 12, 12)}
     for official, zero in ((False, True), (True, False)):
         cfg = DUKDConfig(q=0.5, zoom_out=False, official_inverse_order=official)
-        ctx = _Ctx(torch.nn.Conv2d(1, 1, 1), Up(), s)
-        ctx.student = Up()  # type: ignore[assignment]
-        ctx.step = lambda loss: None  # type: ignore[method-assign]
+        ctx = _real_ctx(torch.nn.Conv2d(1, 1, 1), Up(), s)
+        ctx.student = Up()
+        ctx.step = lambda loss, **kw: None  # type: ignore[method-assign]  # only the logged loss matters
         torch.manual_seed(0)
         logs = DUKD(cfg, s).train_step(batch, ctx)  # type: ignore[arg-type]
         assert (logs["l_zoom_in"] < 1e-7) == zero, (official, logs["l_zoom_in"])

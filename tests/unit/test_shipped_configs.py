@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sr_compress.compress.datadistill.common import DataDistillConfig
+from sr_compress.compress.datadistill.common import DataDistillConfig, get_distiller
 from sr_compress.compress.engine import load_distill_config
 from sr_compress.config import from_dict, read_yaml
 from sr_compress.evaluate.gate import load_spec
@@ -41,6 +41,7 @@ def test_pipeline_configs_load_with_their_recipes(name: str) -> None:
     if cfg.datadistill.method:
         from_dict(DataDistillConfig, {**cfg.datadistill.options, "method": cfg.datadistill.method,
                                       "data": ["x"], "scale": cfg.scale}, src=name)
+        get_distiller(cfg.datadistill.method)
 
 
 @pytest.mark.parametrize("name", _names("gates"))
@@ -52,4 +53,5 @@ def test_gate_specs_load(name: str) -> None:
 def test_datadistill_configs_load(name: str) -> None:
     raw = read_yaml(CONFIGS / "datadistill" / name)
     raw.setdefault("data", ["x"])
-    from_dict(DataDistillConfig, raw, src=name)
+    cfg = from_dict(DataDistillConfig, raw, src=name)
+    get_distiller(cfg.method)  # a typo (e.g. method: gssd) parses as a string but names no distiller

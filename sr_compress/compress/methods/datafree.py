@@ -12,7 +12,12 @@ Data-Efficient-Model-Compression/DFSR/distillation.py):
   teacher's SR image downsamples to, i.e. look like a natural LR image to the teacher).
   Gradients flow through S and T into G; only G is updated (the student is called unwrapped
   with its parameters' ``requires_grad`` off, the teacher is frozen by the engine);
-* progressive distillation: the student starts shallow and gains blocks at stage boundaries.
+* progressive distillation: the student starts shallow and gains blocks at stage boundaries;
+  as the official code (a new optimiser and StepLR per stage), each stage gets a fresh student
+  optimiser (the engine's growth) and, with ``stage_lr: restart``, its own LR schedule;
+* only the student's gradient is clipped (official ``clip_grad_norm_`` on the model alone);
+* ``generator: frozen`` keeps G at its random initialisation (a control: what the adversarial
+  generator training adds over a fixed random generator).
 
 One engine iteration = one student update, so iteration budgets compare directly with ``kd``;
 the generator updates after every ``stu_step``-th student update.
@@ -21,7 +26,7 @@ the generator updates after every ``stu_step``-th student update.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +38,7 @@ from ...data.imresize import imresize
 from ...errors import ConfigError
 from ..base import DistillMethod, MethodConfig, StepContext, register_method
 from ..generators import DFSRGenerator, save_image_grid
+from ..schedule import LRSchedule
 
 
 @dataclass
@@ -40,7 +46,8 @@ class DataFreeConfig(MethodConfig):
     """Defaults are the official demo command (``distillation.py --stu_step=50 --reconw=1.0
     --latent=256 --lr_G=1e-5 --input_size=48``) where it applies to an LR-input student."""
 
-    generator: Literal["gan", "noise"] = "gan"  # "noise": uniform-noise inputs (the paper's baseline)
+    # "noise": uniform-noise inputs (the paper's baseline); "frozen": G kept at its random init
+    generator: Literal["gan", "noise", "frozen"] = "gan"
     latent_dim: int = 256
     gen_lr: float = 1e-5
     gen_betas: tuple[float, float] = (0.9, 0.999)  # torch Adam defaults, as the official code
@@ -57,10 +64,15 @@ class DataFreeConfig(MethodConfig):
     # blocks and starts at iteration (k−1)·inc_step (official: epochs; 1 stage = no growth)
     inc_num: int = 1
     inc_step: int = 0
+    # restart: every stage runs the whole train.scheduler over its own length (official: a new
+    # StepLR per stage; multistep milestones count from the stage start); global: one schedule
+    stage_lr: Literal["restart", "global"] = "restart"
 
     def __post_init__(self) -> None:
-        if self.generator not in ("gan", "noise"):
-            raise ValueError(f"datafree.generator must be 'gan' or 'noise', got {self.generator!r}")
+        if self.generator not in ("gan", "noise", "frozen"):
+            raise ValueError(f"datafree.generator must be 'gan', 'noise' or 'frozen', got {self.generator!r}")
+        if self.stage_lr not in ("restart", "global"):
+            raise ValueError(f"datafree.stage_lr must be 'restart' or 'global', got {self.stage_lr!r}")
         if self.reduction not in ("sum", "mean"):
             raise ValueError(f"datafree.reduction must be 'sum' or 'mean', got {self.reduction!r}")
         if self.norm not in ("mse", "l1"):
@@ -141,12 +153,18 @@ class DataFreeMethod(DistillMethod):
         if c.inc_num > 1:
             self._stages = stage_blocks(_num_blocks(student), c.inc_num)
             _set_blocks(student, self._stages[0])
-        if c.generator == "gan":
+        if c.generator in ("gan", "frozen"):
             self.generator = DFSRGenerator(c.latent_dim, c.lr_size, channels=3).to(device)
+        if c.generator == "gan":
+            assert self.generator is not None
             self.gen_opt = torch.optim.Adam(self.generator.parameters(), lr=c.gen_lr, betas=c.gen_betas)
+        elif self.generator is not None:
+            self.generator.requires_grad_(False)
 
     def extra_modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator} if self.generator is not None else {}
+        # a frozen G is no trainable part (DDP refuses modules without trainable parameters);
+        # its weights travel in state_dict() instead
+        return {"generator": self.generator} if self.gen_opt is not None and self.generator is not None else {}
 
     def extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.gen_opt} if self.gen_opt is not None else {}
@@ -162,6 +180,15 @@ class DataFreeMethod(DistillMethod):
         if self._stages and "num_block" in hyperparams:
             return {**hyperparams, "num_block": _num_blocks(student)}
         return hyperparams
+
+    def lr_at(self, schedule: LRSchedule, iteration: int) -> float:
+        """Student LR: with ``stage_lr: restart`` the schedule restarts at every growth stage."""
+        starts = [0, *self.growth_iterations()]
+        if self.cfg.stage_lr == "global" or len(starts) == 1:
+            return schedule.lr_at(iteration)
+        k = max(i for i, a in enumerate(starts) if a <= iteration)
+        end = starts[k + 1] if k + 1 < len(starts) else schedule.total
+        return replace(schedule, total=max(1, end - starts[k])).lr_at(iteration - starts[k])
 
     def growth_iterations(self) -> list[int]:
         return [k * self.cfg.inc_step for k in range(1, len(self._stages))]
@@ -215,9 +242,9 @@ class DataFreeMethod(DistillMethod):
         loss = self.distance(s_out, t_out)
         ctx.step(loss)
         logs = {"loss": float(loss.detach()), "mse": float(((s_out.detach() - t_out) ** 2).mean())}
-        if self.generator is not None and (ctx.iteration + 1) % c.stu_step == 0:
+        if self.gen_opt is not None and (ctx.iteration + 1) % c.stu_step == 0:
             self._last_g = self.generator_step(ctx)
-        if self.generator is not None:
+        if self.gen_opt is not None:
             logs.update(self._last_g)
         return logs
 
@@ -237,9 +264,10 @@ class DataFreeMethod(DistillMethod):
         try:
             z = torch.randn(c.batch_size, c.latent_dim, device=ctx.device)
             # teacher_forward without its no_grad: same padding, but gradients reach G(z)
-            teacher = partial(StepContext.teacher_forward.__wrapped__, ctx)
+            teacher = partial(StepContext.teacher_forward.__wrapped__, ctx)  # type: ignore[attr-defined]
             losses = self.generator_losses(self.generator(z), student, teacher)
-            ctx.step(losses["total"], optimizer=self.gen_opt, params=self.generator.parameters())
+            # official: clip_grad_norm_ on the student only, the generator step is unclipped
+            ctx.step(losses["total"], optimizer=self.gen_opt, clip=False)
         finally:
             for p in s_params:
                 p.requires_grad_(True)
@@ -250,10 +278,15 @@ class DataFreeMethod(DistillMethod):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_g": dict(self._last_g)}
+        state: dict[str, Any] = {"last_g": dict(self._last_g)}
+        if self.gen_opt is None and self.generator is not None:
+            state["frozen_generator"] = self.generator.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._last_g = dict(state.get("last_g", self._last_g))
+        if "frozen_generator" in state and self.generator is not None:
+            self.generator.load_state_dict(state["frozen_generator"])
 
     # -- report ------------------------------------------------------------------------------
     @torch.no_grad()

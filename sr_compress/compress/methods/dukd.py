@@ -1,6 +1,10 @@
 """``dukd``: Data Upcycling Knowledge Distillation (Zhang et al., arXiv 2309.14162).
 
-Two student optimiser steps per iteration, as in the official ``DUKD.optimize_parameters``:
+Two student optimiser steps per iteration, as in the official ``DUKD.optimize_parameters``
+(yun224/DUKD, models/dukd_model.py), which zeroes the gradients once per iteration: the second
+``optimizer.step()`` therefore applies the step-1 gradient (computed at the pre-step-1 weights)
+*plus* the upcycling gradient. That is ``grad_mode: official`` (the default);
+``grad_mode: separate`` zeroes before step 2, so it applies the upcycling gradient alone.
 
 1. output KD on the real pair (x, y): ``w_pix·‖S(x) − y‖₁ + w_kd·‖S(x) − T(x)‖₁``;
 2. data upcycling, the teacher being the only label:
@@ -20,29 +24,47 @@ loss weights and every term of step 2 is the plain sum of weighted terms.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ...data.imresize import imresize
+from ...errors import ConfigError
 from ..augment import apply_ops, draw_ops, invert_ops, official_inverse
 from ..base import DistillMethod, MethodConfig, StepContext, register_method
 from .kd import output_kd_loss
+
+log = logging.getLogger(__name__)
+
+# official dukd_opt.n_gt_sub per scale (EDSR/RCAN/SwinIR recipes): [2] at x2, [1] at x3 and x4
+OFFICIAL_N_GT_SUB = {2: 2, 3: 1, 4: 1}
 
 
 @dataclass
 class DUKDConfig(MethodConfig):
     w_pix: float = 5.0
     w_kd: float = 1.0
-    n_gt_sub: int = 2  # zoom-in tiles per GT patch (official option name)
+    # zoom-in tiles per GT patch (official option name); null = the official value for the scale
+    n_gt_sub: int | None = None
+    # official: one zero_grad per iteration, step 2 applies grad(step 1) + grad(upcycling);
+    # separate: step 2 applies the upcycling gradient alone
+    grad_mode: Literal["official", "separate"] = "official"
+    # start from a checkpoint of another scale, loading every tensor whose name and shape match
+    # (official x4 recipe: the x2 DUKD student with strict_load_g: false); same-scale: use --init
+    init_from: str | None = None
     zoom_out: bool = True
     label_consistency: bool = True  # official "noisy" option
     q: float = 0.3  # probability of each invertible op (official "noisy.prob")
     official_inverse_order: bool = False  # True: re-apply ops in the same order (official code)
 
     def __post_init__(self) -> None:
-        if self.n_gt_sub < 0:
+        if self.grad_mode not in ("official", "separate"):
+            raise ValueError(f"dukd.grad_mode must be 'official' or 'separate', got {self.grad_mode!r}")
+        if self.n_gt_sub is not None and self.n_gt_sub < 0:
             raise ValueError(f"dukd.n_gt_sub must be >= 0, got {self.n_gt_sub}")
         if not 0.0 <= self.q <= 1.0:
             raise ValueError(f"dukd.q must be in [0, 1], got {self.q}")
@@ -59,10 +81,39 @@ def gt_tiles(y: torch.Tensor, lr_size: tuple[int, int], scale: int, n: int) -> t
     return torch.cat(tiles, 0)
 
 
+def n_gt_sub_for(cfg: DUKDConfig, scale: int) -> int:
+    """Zoom-in tiles per GT patch: the configured value, else the official one for ``scale``."""
+    n = cfg.n_gt_sub if cfg.n_gt_sub is not None else OFFICIAL_N_GT_SUB.get(scale, 1)
+    return min(n, scale * scale)
+
+
+def load_matching(student: nn.Module, path: str) -> tuple[int, int]:
+    """Copy every tensor of checkpoint ``path`` whose name and shape match into ``student``
+    (BasicSR ``strict_load_g: false``: mismatched ones are ignored). Returns (loaded, total)."""
+    from ...models.load import load_model
+
+    src = load_model(path).model.state_dict()
+    own = student.state_dict()
+    match = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if len(match) < len(own) // 2:
+        raise ConfigError(
+            f"dukd.init_from: {path} shares only {len(match)} of {len(own)} tensors with the student; "
+            "use a checkpoint of the same student family and width (e.g. the x2 DUKD student)"
+        )
+    student.load_state_dict(match, strict=False)
+    return len(match), len(own)
+
+
 @register_method
 class DUKD(DistillMethod):
     name = "dukd"
     Config = DUKDConfig
+
+    def setup(self, student: nn.Module, teacher: nn.Module | None, device: torch.device) -> None:
+        init = self.cfg.init_from  # type: ignore[attr-defined]
+        if init:
+            got, total = load_matching(student, init)
+            log.info("dukd.init_from: loaded %d of %d student tensors from %s", got, total, init)
 
     def train_step(self, batch: dict[str, torch.Tensor] | None, ctx: StepContext) -> dict[str, float]:
         assert batch is not None
@@ -79,7 +130,7 @@ class DUKD(DistillMethod):
 
         # step 2: data upcycling
         terms: list[torch.Tensor] = []
-        n = min(cfg.n_gt_sub, s * s)
+        n = n_gt_sub_for(cfg, s)
         if n > 0:
             u = gt_tiles(y, (x.shape[-2], x.shape[-1]), s, n)
             t_u = ctx.teacher_forward(u).float()
@@ -105,6 +156,6 @@ class DUKD(DistillMethod):
             logs["l_zoom_out_kd"] = float(l_zo_kd.detach())
         if terms:
             loss2 = torch.stack(terms).sum()
-            ctx.step(loss2)
+            ctx.step(loss2, zero_grad=cfg.grad_mode == "separate")
             logs["loss_upcycle"] = float(loss2.detach())
         return logs

@@ -1,7 +1,8 @@
 """``kd``: classic output distillation, ``w_pix·‖S(x) − y‖₁ + w_kd·‖S(x) − T(x)‖₁``.
 
-This is exactly DUKD's first step (and the "KD" row of the DUKD paper's tables), so the two
-methods differ only by data upcycling.
+The "KD" row of the DUKD paper's tables. Defaults are the official kd config (yun224/DUKD
+``kd_edsr_x4c256b32_c64b32.yml``: pixel/KD weights 1/1); DUKD's first step is the same loss with
+its own weights (official 5/1), so ``--set kd.w_pix=5`` makes kd exactly DUKD without upcycling.
 """
 
 from __future__ import annotations

@@ -13,7 +13,15 @@ Losses (φ_k: the k-th map of a frozen feature extractor, see ``compress/feature
   target's entropy (i.e. use the KL divergence): same gradient for S, and the loss is 0 when
   S == G, which makes its value readable in logs;
 * supervised on synthetic data: wavelet-weighted L1 (Haar LL 1, HL/LH 0.1, HH 0.01) + L1 on φ,
-  and an optional GAN term with a spectral-norm U-Net discriminator (off by default).
+  and an optional GAN term with a spectral-norm U-Net discriminator (off by default). As the
+  official ``SRGANRefModel``: the discriminator learns real = y_s, fake = S(x_s); the student's
+  adversarial term scores S(x_s) and, once the distances are on, S(x_t) too; with the GAN on,
+  the first ``d_init_iters`` iterations train the discriminator alone (``net_d_init_iters``).
+
+``domain_detach`` (official ``domain_opt_detach``; default true in static mode, false in EMA
+mode as the two official recipes) detaches S(x_s) inside the distance terms, so they pull only
+S(x_t). ``seed: null`` (default) takes every RNG of the method — φ's random init, the synthetic
+degradations and crops — from ``train.seed``, so a seed sweep re-draws all of them.
 
 Configurations: ``ema`` (the authors' best; S and G start from the same generalist, G is an EMA of
 S, decay 0.999) and ``static`` (G frozen). The distillation terms start after ``warmup``
@@ -45,13 +53,18 @@ class PDDConfig(MethodConfig):
     warmup: int = 5  # iterations of supervised-only training before the distances (official: 5)
     init_from_teacher: bool = True  # S starts from the teacher (the generalist checkpoint)
     # which network the run writes as student.pth. The official EMA recipe tests and saves the
-    # EMA network (BasicSR's params_ema), i.e. G; "student" writes S. At CPU budgets of a few
-    # hundred iterations the EMA (decay 0.999) is still mostly the starting generalist.
-    output: Literal["student", "ema"] = "student"
+    # EMA network (BasicSR's params_ema), i.e. G; "student" writes S. auto: ema in mode ema,
+    # student in mode static. At CPU budgets of a few hundred iterations the EMA (decay 0.999)
+    # is still mostly the starting generalist.
+    output: Literal["auto", "student", "ema"] = "auto"
     generalist: str | None = None  # static mode: a different frozen G (default: the teacher)
     # degradation of x_s; "resize" (random bicubic/bilinear/area) is the official recipes' choice
     synthetic: Literal["resize", "realesrgan", "bicubic", "fixed"] = "resize"
-    seed: int = 0  # synthetic pipeline / crop seed
+    # φ init + synthetic pipeline + crop seed; null: train.seed (the engine seeds torch with it)
+    seed: int | None = None
+    # official domain_opt_detach: S(x_s) detached in the distance terms; null: true in static
+    # mode, false in ema mode (the official static / EMA recipes)
+    domain_detach: bool | None = None
     features: Literal["random", "generalist", "vgg19"] = "random"
     feature_weights: str | None = None  # local VGG19 state_dict for features: vgg19
     vgg_layers: list[str] | None = None  # features vgg19: layer names (default conv1_2 … conv5_4)
@@ -68,10 +81,13 @@ class PDDConfig(MethodConfig):
     w_gan: float = 0.01  # official vanilla GAN weight 1e-2
     d_lr: float = 1e-4
     d_channels: int = 32
+    d_init_iters: int = 300  # gan only: discriminator-only iterations first (official net_d_init_iters)
 
     def __post_init__(self) -> None:
         if self.feature_weights and self.features == "random":
             self.features = "vgg19"  # --feature-weights alone means "use VGG19 with these weights"
+        if self.d_init_iters < 0:
+            raise ValueError(f"pdd.d_init_iters must be >= 0, got {self.d_init_iters}")
         if self.output == "ema" and self.mode != "ema":
             raise ValueError("pdd.output: ema needs pdd.mode: ema (the static generalist is not trained)")
         if not 0.0 < self.ema_decay < 1.0:
@@ -207,6 +223,19 @@ class PDD(DistillMethod):
         self.phi: nn.Module | None = None
         self.disc: nn.Module | None = None
         self.d_opt: torch.optim.Optimizer | None = None
+        # build_method runs right after the engine's set_seed(train.seed), so initial_seed() is
+        # train.seed there: a seed sweep over train.seed re-draws φ and the synthetic data too
+        self.seed = cfg.seed if cfg.seed is not None else int(torch.initial_seed())
+
+    @property
+    def output(self) -> str:
+        if self.cfg.output == "auto":
+            return "ema" if self.cfg.mode == "ema" else "student"
+        return self.cfg.output
+
+    @property
+    def domain_detach(self) -> bool:
+        return self.cfg.domain_detach if self.cfg.domain_detach is not None else self.cfg.mode == "static"
 
     # -- setup ------------------------------------------------------------------------------
     def setup(self, student: nn.Module, teacher: nn.Module | None, device: torch.device) -> None:
@@ -229,7 +258,7 @@ class PDD(DistillMethod):
         self.generalist = copy.deepcopy(src).to(device).eval()
         for p in self.generalist.parameters():
             p.requires_grad_(False)
-        self.phi = build_features(cfg.features, generalist=teacher, weights=cfg.feature_weights, seed=cfg.seed,
+        self.phi = build_features(cfg.features, generalist=teacher, weights=cfg.feature_weights, seed=self.seed,
                                   layers=tuple(cfg.vgg_layers) if cfg.vgg_layers else None)
         self.phi.to(device)
         if cfg.gan:
@@ -257,7 +286,7 @@ class PDD(DistillMethod):
             data_cfg.patch_size,
             make_pipeline(self.cfg.synthetic, scale),
             augment=data_cfg.augment,
-            seed=self.cfg.seed,
+            seed=self.seed,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -265,7 +294,7 @@ class PDD(DistillMethod):
 
     def final_module(self, student: nn.Module) -> nn.Module:
         """Engine hook: the network written as the run's student.pth (see ``PDDConfig.output``)."""
-        if self.cfg.output == "ema" and self.generalist is not None:
+        if self.output == "ema" and self.generalist is not None:
             return self.generalist
         return student
 
@@ -289,7 +318,8 @@ class PDD(DistillMethod):
             with torch.no_grad():
                 f_y = self.phi(y_s)
             lw = _weights(cfg.percep_layer_weights, len(f_ss), 1.0)
-            out["percep"] = cfg.w_percep * sum(w * F.l1_loss(a, b) for w, a, b in zip(lw, f_ss, f_y, strict=True))
+            out["percep"] = cfg.w_percep * torch.stack(
+                [w * F.l1_loss(a, b) for w, a, b in zip(lw, f_ss, f_y, strict=True)]).sum()
         sr_t = None
         if use_inter or use_intra or cfg.gan:
             sr_t = student(x_t)
@@ -298,6 +328,8 @@ class PDD(DistillMethod):
                 f_gs = self.phi(self.generalist(x_s))
                 f_gt = self.phi(self.generalist(x_t))
             f_st = self.phi(sr_t)
+            if self.domain_detach:  # official domain_opt_detach: only S(x_t) is pulled
+                f_ss = [f.detach() for f in f_ss]
             if use_inter:
                 out["inter"] = cfg.w_inter * inter_loss(f_st, f_gt, f_ss, f_gs, cfg.inter_layer_weights)
             if use_intra:
@@ -308,30 +340,45 @@ class PDD(DistillMethod):
         assert batch is not None
         cfg = self.cfg
         x_s, y_s, x_t = batch["lr"], batch["hr"], batch["real_lr"]
-        distill = ctx.iteration >= cfg.warmup
-        parts, sr_s, sr_t = self.losses(ctx.student, x_s, y_s, x_t, distill)
-        if self.disc is not None and sr_t is not None:
-            for p in self.disc.parameters():
-                p.requires_grad_(False)
-            logits = torch.cat([self.disc(sr_s), self.disc(sr_t)])
-            parts["gan"] = cfg.w_gan * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        loss = sum(parts.values())
-        ctx.step(loss)
-        logs = {k: float(v.detach()) for k, v in parts.items()}
-        logs["loss"] = float(loss.detach())
-        if self.disc is not None and self.d_opt is not None and sr_t is not None:
-            for p in self.disc.parameters():
-                p.requires_grad_(True)
-            real = self.disc(y_s)
-            fake = self.disc(torch.cat([sr_s.detach(), sr_t.detach()]))
-            d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + (
-                F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
-            )
-            ctx.step(d_loss, optimizer=self.d_opt, params=self.disc.parameters())
-            logs["d_loss"] = float(d_loss.detach())
+        d_only = self.disc is not None and ctx.iteration < cfg.d_init_iters
+        # official: the domain warm-up counts from the end of the discriminator-only phase
+        distill = ctx.iteration >= cfg.warmup + (cfg.d_init_iters if self.disc is not None else 0)
+        logs: dict[str, float] = {}
+        if d_only:
+            with torch.no_grad():
+                sr_s = ctx.student(x_s)
+            logs["loss"] = 0.0
+        else:
+            parts, sr_s, sr_t = self.losses(ctx.student, x_s, y_s, x_t, distill)
+            if self.disc is not None:
+                for p in self.disc.parameters():
+                    p.requires_grad_(False)
+                # official: S(x_s) alone during the warm-up, S(x_s) and S(x_t) after it
+                fakes = torch.cat([sr_s, sr_t]) if distill and sr_t is not None else sr_s
+                logits = self.disc(fakes)
+                parts["gan"] = cfg.w_gan * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            loss = torch.stack(list(parts.values())).sum()
+            ctx.step(loss)
+            logs = {k: float(v.detach()) for k, v in parts.items()}
+            logs["loss"] = float(loss.detach())
+        if self.disc is not None and self.d_opt is not None:
+            logs["d_loss"] = self.discriminator_step(ctx, y_s, sr_s)
         if cfg.mode == "ema" and self.generalist is not None:
             ema_update(self.generalist, ctx.accelerator.unwrap_model(ctx.student), cfg.ema_decay)
         return logs
+
+    def discriminator_step(self, ctx: StepContext, y_s: torch.Tensor, sr_s: torch.Tensor) -> float:
+        """Official ``SRGANRefModel``: real = the synthetic GT y_s, fake = S(x_s) (not S(x_t))."""
+        assert self.disc is not None and self.d_opt is not None
+        for p in self.disc.parameters():
+            p.requires_grad_(True)
+        real = self.disc(y_s)
+        fake = self.disc(sr_s.detach())
+        d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + (
+            F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        )
+        ctx.step(d_loss, optimizer=self.d_opt, params=self.disc.parameters())
+        return float(d_loss.detach())
 
 
 __all__ = ["PDD", "PDDConfig", "gram", "inter_loss", "intra_loss", "color_correct", "ema_update",
