@@ -17,7 +17,6 @@ resumed run bit-identical to an uninterrupted one (tested in tests/unit/test_eng
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 import os
@@ -45,6 +44,7 @@ from .checkpoint import (
 )
 from .config import DistillConfig
 from .ema import ModelEMA
+from .runlog import CsvLog
 from .sampling import derive_seed, make_loader, seed_all
 from .schedule import LRSchedule
 
@@ -188,6 +188,22 @@ def _copy_of_teacher(teacher_desc: Any) -> Any:
     return desc
 
 
+INIT_SPEC = "init"  # student spec meaning "the network in cfg.init, architecture and weights" (--init)
+
+
+def _student_from_init(cfg: DistillConfig) -> Any:
+    from ..models.load import load_model
+
+    if not cfg.init:
+        raise ConfigError("student: init takes its network from init: give --init CKPT (e.g. a pruned checkpoint)")
+    desc = load_model(cfg.init, cfg.scale)
+    desc.model.train()
+    for p in desc.model.parameters():  # a frozen copy would silently train nothing
+        p.requires_grad_(True)
+    desc.source = f"init {cfg.init}"
+    return desc
+
+
 def _load_teacher(cfg: DistillConfig) -> Any:
     from ..models.load import load_model
 
@@ -284,38 +300,48 @@ def _model_fn(desc: Any, model: nn.Module, device: torch.device) -> Any:
     return torch_upscale_fn(view, device=str(device))
 
 
-class _CsvLog:
-    """Append-only CSV whose rows after the resume point are dropped on resume."""
-
-    def __init__(self, path: Path, start: int) -> None:
-        self.path = path
-        self.fields: list[str] | None = None
-        self.rows: list[dict[str, Any]] = []
-        if start > 0 and path.exists():
-            with open(path, newline="") as fh:
-                reader = csv.DictReader(fh)
-                self.fields = list(reader.fieldnames or []) or None
-                # rows are keyed by completed iterations; the checkpoint at ``start`` includes row ``start``
-                self.rows = [r for r in reader if int(float(r["iteration"])) <= start]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        with open(self.path, "w", newline="") as fh:
-            if self.fields:
-                w = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(self.rows)
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.fields is None:
-            self.fields = list(row)
-            self._rewrite()
-        self.rows.append(row)
-        with open(self.path, "a", newline="") as fh:
-            csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(row)
-
-
 # --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share: built in :func:`_prepare`, advanced by :func:`_loop`."""
+
+    cfg: DistillConfig
+    out: Path
+    accelerator: Any
+    method: DistillMethod
+    teacher_desc: Any
+    student_desc: Any
+    teacher_info: dict[str, Any] | None
+    student_info_initial: dict[str, Any] | None
+    student_w: nn.Module
+    optimizer_w: torch.optim.Optimizer
+    teacher_w: nn.Module | None
+    ema: ModelEMA | None
+    schedule: LRSchedule
+    growth: list[int]
+    start: int
+    end: int
+    batches: Iterator[Any] | None
+    validator: _Validator | None
+    train_time: float
+    warnings: list[str] = field(default_factory=list)
+    train_log: CsvLog | None = None
+    val_log: CsvLog | None = None
+    logs: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def main(self) -> bool:
+        return bool(self.accelerator.is_main_process)
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out / "checkpoints"
 
 
 def run_distillation(
@@ -333,45 +359,82 @@ def run_distillation(
     """
     from accelerate.utils import set_seed
 
-    from ..models.load import save_model
-    from ..models.students import build_student
-
     out = Path(out_dir)
     if stop_after is None and os.environ.get(STOP_AFTER_ENV):
         stop_after = int(os.environ[STOP_AFTER_ENV])
-    tc = cfg.train
-    total = tc.iterations
     accelerator = _make_accelerator(cfg)
-    device = accelerator.device
-    main = accelerator.is_main_process
-    set_seed(tc.seed)
+    set_seed(cfg.train.seed)
+    ckpt_file, state = _restore(cfg, out, resume)
+    run = _prepare(cfg, out, accelerator, ckpt_file, state, stop_after)
+    _open_run_dir(run)
+    _loop(run, progress)
+    return _finish(run)
 
+
+def _restore(cfg: DistillConfig, out: Path, resume: bool) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint to continue from (``--resume``), or (None, None) for a new run."""
     ckpt_dir = out / "checkpoints"
-    ckpt_file: Path | None = None
-    state: dict[str, Any] | None = None
     if resume:
         found = load_latest(ckpt_dir)
         if found is None:
             raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
         ckpt_file, state = found
         _check_resumable(cfg, state, ckpt_file, out)
-    elif ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
+        return ckpt_file, state
+    if ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
         raise UserInputError(
             f"{out} already holds a run with checkpoints; pass --resume to continue it or choose another --out"
         )
+    return None, None
 
-    # ---- models
+
+def _build_student(cfg: DistillConfig, teacher_desc: Any) -> Any:
+    from ..models.students import build_student
+
+    if cfg.student == INIT_SPEC:  # the student IS the init file's network (e.g. a pruned teacher)
+        return _student_from_init(cfg)
+    if cfg.student == TEACHER_SPEC:
+        return _copy_of_teacher(teacher_desc)
+    return build_student(cfg.student, cfg.scale)
+
+
+def _load_student_weights(cfg: DistillConfig, state: dict[str, Any], ckpt_file: Path | None,
+                          student: nn.Module) -> None:
+    """A checkpoint's student weights (the student already grown to the checkpoint's stage)."""
+    try:
+        student.load_state_dict(state["student"])
+    except RuntimeError as err:  # e.g. a checkpoint written by another version of the student
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise CheckpointError(f"{ckpt_file}: does not fit the student {cfg.student} ({first[:160]})") from None
+
+
+def _load_run_state(cfg: DistillConfig, state: dict[str, Any], ckpt_file: Path | None, method: DistillMethod,
+                    optimizer: torch.optim.Optimizer, ema: ModelEMA | None) -> None:
+    """Put a checkpoint's optimizer, EMA and method state back."""
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None and state.get("ema") is not None:
+        ema.load_state_dict(state["ema"])
+    for kind, items in (("module", method.extra_modules()), ("optimizer", method.extra_optimizers())):
+        saved = state.get(f"extra_{kind}s", {})
+        for name, obj in items.items():
+            if name not in saved:
+                raise CheckpointError(f"{ckpt_file}: no state for {kind} '{name}' of method '{cfg.method}'")
+            obj.load_state_dict(saved[name])
+    method.load_state_dict(state.get("method", {}))
+
+
+def _prepare(cfg: DistillConfig, out: Path, accelerator: Any, ckpt_file: Path | None,
+             state: dict[str, Any] | None, stop_after: int | None) -> _Run:
+    """Models, optimizer, EMA, schedule, accelerate wrapping and data, restored from ``state`` if given."""
+    tc, device, main = cfg.train, accelerator.device, accelerator.is_main_process
     method = build_method(cfg)
     teacher_desc = _load_teacher(cfg) if method.needs_teacher else None
-    student_desc = _copy_of_teacher(teacher_desc) if cfg.student == TEACHER_SPEC else build_student(cfg.student, cfg.scale)
-    if teacher_desc is not None and main:
-        # summaries before any wrapping: params and MACs of the plain modules
-        teacher_info = {**teacher_desc.summary(), "macs": _macs(teacher_desc, cfg.scale)}
-    else:
-        teacher_info = None
+    student_desc = _build_student(cfg, teacher_desc)
+    # summaries before any wrapping: params and MACs of the plain modules
+    teacher_info = {**teacher_desc.summary(), "macs": _macs(teacher_desc, cfg.scale)} \
+        if teacher_desc is not None and main else None
     student_info_initial = {**student_desc.summary(), "macs": _macs(student_desc, cfg.scale)} if main else None
-
-    if cfg.init and not resume:  # a resumed run loads its own weights below
+    if cfg.init and state is None and cfg.student != INIT_SPEC:  # a resumed run loads its own weights
         _init_student(student_desc, cfg.init, cfg.scale)
     student = student_desc.model.to(device)
     teacher = teacher_desc.model.to(device) if teacher_desc is not None else None
@@ -380,185 +443,191 @@ def run_distillation(
     # growth already done before the checkpoint must be replayed before loading its weights
     growth = sorted(set(method.growth_iterations()))
     start = int(state["iteration"]) if state is not None else 0
-    for g in growth:
-        if g < start:
-            method.grow_student(student, g)
-            student.to(device)
+    for g in (g for g in growth if g < start):
+        method.grow_student(student, g)
+        student.to(device)
     if state is not None:
-        try:
-            student.load_state_dict(state["student"])
-        except RuntimeError as err:  # e.g. a checkpoint written by another version of the student
-            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-            raise CheckpointError(f"{ckpt_file}: does not fit the student {cfg.student} ({first[:160]})") from None
+        _load_student_weights(cfg, state, ckpt_file, student)
     student.train()
-
-    ema = ModelEMA(student, tc.ema_decay) if tc.ema_decay > 0 else None
+    ema = ModelEMA(student, tc.ema_decay) if tc.ema_decay > 0 else None  # a copy of the loaded weights
     optimizer = _make_optimizer(cfg, student)
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        extra_m, extra_o = method.extra_modules(), method.extra_optimizers()
-        for name, mod in extra_m.items():
-            if name not in state.get("extra_modules", {}):
-                raise CheckpointError(f"{ckpt_file}: no state for module '{name}' of method '{cfg.method}'")
-            mod.load_state_dict(state["extra_modules"][name])
-        for name, opt in extra_o.items():
-            if name not in state.get("extra_optimizers", {}):
-                raise CheckpointError(f"{ckpt_file}: no state for optimizer '{name}' of method '{cfg.method}'")
-            opt.load_state_dict(state["extra_optimizers"][name])
-        method.load_state_dict(state.get("method", {}))
+        _load_run_state(cfg, state, ckpt_file, method, optimizer, ema)
 
-    schedule = LRSchedule(tc.lr, total, tc.scheduler, list(tc.milestones), tc.gamma, tc.eta_min)
-
-    # ---- accelerate: student + optimizer, extra trainables, teacher (autocast, no DDP)
+    # accelerate: student + optimizer, extra trainables, teacher (autocast, no DDP)
     student_w, optimizer_w = accelerator.prepare(student, optimizer)
-    extra_m, extra_o = method.extra_modules(), method.extra_optimizers()
-    prepared_m = {n: accelerator.prepare(m) for n, m in extra_m.items()}
-    prepared_o = {n: accelerator.prepare(o) for n, o in extra_o.items()}
-    _bind_prepared(method, prepared_m, prepared_o)
+    _bind_prepared(method, {n: accelerator.prepare(m) for n, m in method.extra_modules().items()},
+                   {n: accelerator.prepare(o) for n, o in method.extra_optimizers().items()})
     teacher_w = accelerator.prepare_model(teacher, evaluation_mode=True) if teacher is not None else None
     if accelerator.scaler is not None and state is not None and state.get("scaler") is not None:
         accelerator.scaler.load_state_dict(state["scaler"])
     if state is not None:
         set_rng_state(state["rng"])
 
-    # ---- data
+    total = tc.iterations
     dataset = _build_dataset(cfg, method)
-    batches: Iterator[Any] | None = None
+    batches = None
     if dataset is not None and start < total:
         loader = make_loader(dataset, cfg.data.batch_size, tc.seed, start, total,
                              accelerator.process_index, accelerator.num_processes, cfg.data.num_workers)
         batches = _batches(loader, device)
+    return _Run(
+        cfg=cfg, out=out, accelerator=accelerator, method=method, teacher_desc=teacher_desc,
+        student_desc=student_desc, teacher_info=teacher_info, student_info_initial=student_info_initial,
+        student_w=student_w, optimizer_w=optimizer_w, teacher_w=teacher_w, ema=ema,
+        schedule=LRSchedule(tc.lr, total, tc.scheduler, list(tc.milestones), tc.gamma, tc.eta_min),
+        growth=growth, start=start, end=total if stop_after is None else min(total, max(stop_after, start)),
+        batches=batches, validator=_Validator(cfg) if cfg.data.val else None,
+        train_time=float(state.get("train_time", 0.0)) if state is not None else 0.0,
+    )
 
-    validator = _Validator(cfg) if cfg.data.val else None
-    warnings: list[str] = []
-    ema_msg = ema_warning(tc.ema_decay, total)
-    if ema_msg is not None and main:
+
+def _open_run_dir(run: _Run) -> None:
+    """Warnings known up front, config.yaml and the CSV logs.
+
+    The run directory appears only now that models and data are built: a run that fails to start
+    leaves no config.yaml behind (and a refused --resume keeps the run's own).
+    """
+    ema_msg = ema_warning(run.cfg.train.ema_decay, run.cfg.train.iterations)
+    if ema_msg is not None and run.main:
         log.warning(ema_msg)
-        warnings.append(ema_msg)
-    # the run directory appears only now that models and data are built: a run that fails to
-    # start leaves no config.yaml behind (and a refused --resume keeps the run's own)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(cfg), sort_keys=False))
-    accelerator.wait_for_everyone()
-    train_log = _CsvLog(out / "log.csv", start) if main else None
-    val_log = _CsvLog(out / "val.csv", start) if main else None
-    end = total if stop_after is None else min(total, max(stop_after, start))
+        run.warnings.append(ema_msg)
+    if run.main:
+        run.out.mkdir(parents=True, exist_ok=True)
+        (run.out / "config.yaml").write_text(yaml.safe_dump(recipe_dict(run.cfg), sort_keys=False))
+    run.accelerator.wait_for_everyone()
+    if run.main:
+        run.train_log = CsvLog(run.out / "log.csv", run.start)
+        run.val_log = CsvLog(run.out / "val.csv", run.start)
 
+
+def _train_one(run: _Run, it: int) -> float:
+    """One iteration: growth, LR, batch, the method's step, EMA. Returns the LR used."""
+    cfg, tc, acc = run.cfg, run.cfg.train, run.accelerator
+    if it in run.growth:
+        run.student_w, run.optimizer_w = _grow(acc, run.method, run.student_w, it, cfg)
+        if run.ema is not None:
+            run.ema.rebuild(_unwrap(acc, run.student_w))
+    lr = run.method.lr_at(run.schedule, it)  # e.g. DFSR restarts it per progressive stage
+    for g in run.optimizer_w.param_groups:
+        g["lr"] = lr
+    batch = next(run.batches) if run.batches is not None else None
+    seed_all(derive_seed(tc.seed, it, acc.process_index))
+    ctx = StepContext(
+        accelerator=acc, student=run.student_w, teacher=run.teacher_w, optimizer=run.optimizer_w,
+        scale=cfg.scale, iteration=it, total_iterations=tc.iterations, clip_grad=tc.clip_grad, device=run.device,
+        teacher_size=run.teacher_desc.size_requirements if run.teacher_desc is not None else None,
+    )
+    run.logs = run.method.train_step(batch, ctx)
+    if "loss" not in run.logs:
+        raise RuntimeError(f"method {cfg.method!r} returned no 'loss' from train_step")
+    if run.ema is not None:
+        run.ema.update(_unwrap(acc, run.student_w))
+    return lr
+
+
+def _validate_now(run: _Run, done: int, pbar: Any) -> None:
+    """Periodic validation of the EMA (or live) student, logged to val.csv and the progress bar."""
+    assert run.validator is not None
+    if run.main:
+        eval_model = run.ema.module if run.ema is not None else _unwrap(run.accelerator, run.student_w)
+        was_training = eval_model.training
+        eval_model.eval()
+        res = run.validator.run(_model_fn(run.student_desc, eval_model, run.device), full=False)
+        if was_training:
+            eval_model.train()
+        row: dict[str, Any] = {"iteration": done}
+        for name, r in res.items():
+            row[f"{name}_psnr"] = round(r["psnr"], 4)
+            row[f"{name}_ssim"] = round(r["ssim"], 5)
+        assert run.val_log is not None
+        run.val_log.write(row)
+        if pbar is not None:
+            pbar.write(f"[{done}] " + "  ".join(f"{n}: {r['psnr']:.2f} dB / {r['ssim']:.4f}" for n, r in res.items()))
+    run.accelerator.wait_for_everyone()
+
+
+def _loop(run: _Run, progress: bool) -> None:
+    """Iterations ``start`` .. ``end``: train, log every ``log_every``, validate, checkpoint."""
+    tc, total = run.cfg.train, run.cfg.train.iterations
     pbar = None
-    if main and progress:
+    if run.main and progress:
         from tqdm.auto import tqdm
 
-        pbar = tqdm(total=total, initial=start, desc=f"distill {cfg.method}", unit="it", dynamic_ncols=True)
+        pbar = tqdm(total=total, initial=run.start, desc=f"distill {run.cfg.method}", unit="it", dynamic_ncols=True)
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
-    train_time = float(state.get("train_time", 0.0)) if state is not None else 0.0
-    logs: dict[str, float] = {}
-
-    for it in range(start, end):
-        if it in growth:
-            student_w, optimizer_w = _grow(accelerator, method, student_w, it, cfg)
-            if ema is not None:
-                ema.rebuild(_unwrap(accelerator, student_w))
-        lr = method.lr_at(schedule, it)  # e.g. DFSR restarts it per progressive stage
-        for g in optimizer_w.param_groups:
-            g["lr"] = lr
-        batch = next(batches) if batches is not None else None
-        seed_all(derive_seed(tc.seed, it, accelerator.process_index))
-        ctx = StepContext(
-            accelerator=accelerator, student=student_w, teacher=teacher_w, optimizer=optimizer_w,
-            scale=cfg.scale, iteration=it, total_iterations=total, clip_grad=tc.clip_grad, device=device,
-            teacher_size=teacher_desc.size_requirements if teacher_desc is not None else None,
-        )
-        logs = method.train_step(batch, ctx)
-        if "loss" not in logs:
-            raise RuntimeError(f"method {cfg.method!r} returned no 'loss' from train_step")
-        if ema is not None:
-            ema.update(_unwrap(accelerator, student_w))
+    for it in range(run.start, run.end):
+        lr = _train_one(run, it)
         done = it + 1
-        for k, v in logs.items():
+        for k, v in run.logs.items():
             window.setdefault(k, []).append(float(v))
         if pbar is not None:
             pbar.update(1)
-            if done % max(1, min(tc.log_every, 10)) == 0 or done == end:
-                pbar.set_postfix(loss=f"{float(logs['loss']):.4f}", lr=f"{lr:.2e}")
-        if main and (done % tc.log_every == 0 or done == total):
-            now = time.perf_counter()
-            row = {"iteration": done, "lr": lr}
+            if done % max(1, min(tc.log_every, 10)) == 0 or done == run.end:
+                pbar.set_postfix(loss=f"{float(run.logs['loss']):.4f}", lr=f"{lr:.2e}")
+        if run.main and (done % tc.log_every == 0 or done == total):
+            row: dict[str, Any] = {"iteration": done, "lr": lr}
             row.update({k: sum(v) / len(v) for k, v in sorted(window.items())})
-            row["wall_s"] = round(train_time + now - t0, 3)
-            assert train_log is not None
-            train_log.write(row)
+            row["wall_s"] = round(run.train_time + time.perf_counter() - t0, 3)
+            assert run.train_log is not None
+            run.train_log.write(row)
             window = {}
-        if validator is not None and (done % tc.val_every == 0 or done == total):
-            if main:
-                eval_model = ema.module if ema is not None else _unwrap(accelerator, student_w)
-                was_training = eval_model.training
-                eval_model.eval()
-                res = validator.run(_model_fn(student_desc, eval_model, device), full=False)
-                if was_training:
-                    eval_model.train()
-                row = {"iteration": done}
-                for name, r in res.items():
-                    row[f"{name}_psnr"] = round(r["psnr"], 4)
-                    row[f"{name}_ssim"] = round(r["ssim"], 5)
-                assert val_log is not None
-                val_log.write(row)
-                if pbar is not None:
-                    pbar.write(f"[{done}] " + "  ".join(f"{n}: {r['psnr']:.2f} dB / {r['ssim']:.4f}"
-                                                        for n, r in res.items()))
-            accelerator.wait_for_everyone()
-        if done % tc.checkpoint_every == 0 or done == end:
-            _save_checkpoint(accelerator, ckpt_dir, done, cfg, student_w, optimizer_w, ema, method, schedule,
-                             train_time + time.perf_counter() - t0)
+        if run.validator is not None and (done % tc.val_every == 0 or done == total):
+            _validate_now(run, done, pbar)
+        if done % tc.checkpoint_every == 0 or done == run.end:
+            _save_checkpoint(run.accelerator, run.ckpt_dir, done, run.cfg, run.student_w, run.optimizer_w, run.ema,
+                             run.method, run.schedule, run.train_time + time.perf_counter() - t0)
     if pbar is not None:
         pbar.close()
-    train_time += time.perf_counter() - t0
-    accelerator.wait_for_everyone()
+    run.train_time += time.perf_counter() - t0
+    run.accelerator.wait_for_everyone()
 
-    final_student = _final_student(accelerator, student_desc, student_w, ema, method)
-    if end < total:
-        return RunResult(final_student, out, {"stopped_at": end, "train_time_s": train_time}, completed=False,
-                         main_process=main)
 
-    metrics: dict[str, Any] = {"iterations": total, "train_time_s": round(train_time, 2),
-                               "last_logs": {k: float(v) for k, v in logs.items()}}
-    if main:
-        save_model(final_student, out / "student.pth")
+def _final_table(run: _Run, final_student: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Full validation of the final student, the teacher and bicubic (empty without --val)."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    if run.validator is None:
+        return table
+    final_student.model.eval()
+    table["student"] = run.validator.run(_model_fn(final_student, final_student.model, run.device), full=True)
+    final_student.model.cpu()
+    if run.teacher_w is not None:
+        table["teacher"] = run.validator.run(_model_fn(run.teacher_desc, run.teacher_w, run.device), full=True)
+    table["bicubic"] = run.validator.run("bicubic", full=True)
+    return table
+
+
+def _finish(run: _Run) -> RunResult:
+    """student.pth, the final validation table, warnings and report.{md,json}; the result."""
+    from ..models.load import save_model
+    from .report import write_report
+
+    cfg, acc = run.cfg, run.accelerator
+    final_student = _final_student(acc, run.student_desc, run.student_w, run.ema, run.method)
+    if run.end < cfg.train.iterations:
+        return RunResult(final_student, run.out, {"stopped_at": run.end, "train_time_s": run.train_time},
+                         completed=False, main_process=run.main)
+    metrics: dict[str, Any] = {"iterations": cfg.train.iterations, "train_time_s": round(run.train_time, 2),
+                               "last_logs": {k: float(v) for k, v in run.logs.items()}}
+    if run.main:
+        save_model(final_student, run.out / "student.pth")
         student_info = {**final_student.summary(), "macs": _macs(final_student, cfg.scale)}
-        if student_info_initial is not None and student_info_initial["params"] != student_info["params"]:
-            student_info["initial_params"] = student_info_initial["params"]
-        final_table: dict[str, dict[str, dict[str, float]]] = {}
-        if validator is not None:
-            final_student.model.eval()
-            final_table["student"] = validator.run(_model_fn(final_student, final_student.model, device),
-                                                   full=True)
-            final_student.model.cpu()
-            if teacher_w is not None:
-                final_table["teacher"] = validator.run(_model_fn(teacher_desc, teacher_w, device), full=True)
-            final_table["bicubic"] = validator.run("bicubic", full=True)
-        for msg in _below_bicubic(final_table):
+        initial = run.student_info_initial
+        if initial is not None and initial["params"] != student_info["params"]:
+            student_info["initial_params"] = initial["params"]
+        table = _final_table(run, final_student)
+        for msg in _below_bicubic(table):
             log.warning(msg)
-            warnings.append(msg)
-        metrics["final"] = final_table
-        metrics["warnings"] = warnings
-        metrics["extras"] = method.finalize(out)  # method report extras (e.g. DFSR generated grid)
-        from .report import write_report
-
-        write_report(
-            out,
-            cfg=recipe_dict(cfg),
-            teacher=teacher_info,
-            student=student_info,
-            metrics=metrics,
-            macs_output_hw=MACS_OUTPUT_HW,
-            device=str(device),
-            num_processes=accelerator.num_processes,
-        )
-    accelerator.wait_for_everyone()
-    return RunResult(final_student, out, metrics, main_process=main)
+            run.warnings.append(msg)
+        metrics["final"] = table
+        metrics["warnings"] = run.warnings
+        metrics["extras"] = run.method.finalize(run.out)  # method report extras (e.g. DFSR generated grid)
+        write_report(run.out, cfg=recipe_dict(cfg), teacher=run.teacher_info, student=student_info,
+                     metrics=metrics, macs_output_hw=MACS_OUTPUT_HW, device=str(run.device),
+                     num_processes=acc.num_processes)
+    acc.wait_for_everyone()
+    return RunResult(final_student, run.out, metrics, main_process=run.main)
 
 
 # keys whose change makes a checkpoint unusable (others, e.g. train.iterations, may change)

@@ -181,14 +181,33 @@ def test_student_lr_schedule_restarts_per_stage(kind: str) -> None:
     assert [glob.lr_at(sched, i) for i in range(10)] == [sched.lr_at(i) for i in range(10)]
 
 
-def test_engine_takes_the_student_lr_from_the_method() -> None:
+def test_engine_takes_the_student_lr_from_the_method(tmp_path) -> None:
     """The engine asks the method for the LR (so DFSR's per-stage restart reaches the optimiser)."""
-    import inspect
+    from sr_compress.compress.base import METHODS
+    from sr_compress.compress.engine import load_distill_config, run_distillation
+    from sr_compress.compress.methods.scratch import Scratch
+    from tests.unit.test_engine import tiny_overrides
 
-    from sr_compress.compress import engine
+    seen: list[float] = []
 
-    src = inspect.getsource(engine.run_distillation)
-    assert "method.lr_at(schedule, it)" in src and "schedule.lr_at(it)" not in src
+    class SentinelLR(Scratch):
+        name = "sentinel_lr"
+
+        def lr_at(self, schedule, it):
+            return 1e-3 * (it + 1)  # not what the constant schedule would give
+
+        def train_step(self, batch, ctx):
+            seen.append(ctx.optimizer.param_groups[0]["lr"])
+            return super().train_step(batch, ctx)
+
+    METHODS.add("sentinel_lr", SentinelLR)
+    try:
+        over = tiny_overrides(tmp_path, "scratch", **{"train.iterations": 3})
+        over["method"] = "sentinel_lr"
+        run_distillation(load_distill_config(None, over), tmp_path / "run", progress=False)
+    finally:
+        METHODS.remove("sentinel_lr")
+    assert seen == pytest.approx([1e-3, 2e-3, 3e-3])
 
 
 def test_student_step_leaves_generator_and_steps_generator_every_stu_step() -> None:
