@@ -87,24 +87,9 @@ def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: i
     return out
 
 
-def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
-    run = result.run_dir
-    recs = {r.name: r for r in result.records}
-    md: list[str] = [f"# sr-compress pipeline report: {cfg.name}", ""]
-    t = recs.get("teacher")
-    if t and t.outputs.get("demo"):
-        md += [f"> **{t.outputs.get('note')}**", ""]
-    md += ["## Stages", ""]
-    md.append(
-        _table(
-            ["stage", "status", "seconds", "note"],
-            [[r.name, r.status, round(r.seconds, 1), r.note] for r in result.records],
-        )
-    )
-    md.append("")
-    pictures: list[tuple[str, Path]] = []
-
-    ev = recs.get("eval")
+def _model_sections(cfg: PipelineConfig, ev: Any) -> list[str]:
+    """The "Models" (size, MACs) and "Quality" (standard protocol) sections from the eval stage."""
+    md: list[str] = []
     if ev and ev.outputs.get("models"):
         md += ["## Models", "", "MACs for one 1280x720 output image (the convention of the efficient-SR papers).", ""]
         md.append(_table(["model", "architecture", "params", "GMACs (720p out)"],
@@ -123,6 +108,27 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
             )
         )
         md.append("")
+    return md
+
+
+def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
+    run = result.run_dir
+    recs = {r.name: r for r in result.records}
+    md: list[str] = [f"# sr-compress pipeline report: {cfg.name}", ""]
+    t = recs.get("teacher")
+    if t and t.outputs.get("demo"):
+        md += [f"> **{t.outputs.get('note')}**", ""]
+    md += ["## Stages", ""]
+    md.append(
+        _table(
+            ["stage", "status", "seconds", "note"],
+            [[r.name, r.status, round(r.seconds, 1), r.note] for r in result.records],
+        )
+    )
+    md.append("")
+    pictures: list[tuple[str, Path]] = []
+
+    md += _model_sections(cfg, recs.get("eval"))
     d = recs.get("distill")
     if d and d.outputs.get("run_dir"):
         md += ["## Distillation", "", f"Method `{d.outputs.get('method')}`; run directory `{d.outputs['run_dir']}` "
@@ -155,24 +161,16 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
 
     md_path = run / "report.md"
     md_path.write_text("\n".join(md))
-    (run / "report.json").write_text(
-        json.dumps(
-            {
-                "config": to_dict(cfg),
-                "protocol": PROTOCOL.as_dict(cfg.scale),
-                "gate_passed": result.gate_passed,
-                "stages": [
-                    {"name": r.name, "status": r.status, "seconds": r.seconds, "key": r.key, "outputs": r.outputs,
-                     "note": r.note}
-                    for r in result.records
-                ],
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    (run / "report.json").write_text(_report_json(cfg, result))
     (run / "report.html").write_text(_html(md, pictures))
     return md_path
+
+
+def _report_json(cfg: PipelineConfig, result: PipelineResult) -> str:
+    stages = [{"name": r.name, "status": r.status, "seconds": r.seconds, "key": r.key, "outputs": r.outputs,
+               "note": r.note} for r in result.records]
+    return json.dumps({"config": to_dict(cfg), "protocol": PROTOCOL.as_dict(cfg.scale),
+                       "gate_passed": result.gate_passed, "stages": stages}, indent=2, default=str)
 
 
 def _html(md_lines: list[str], pictures: list[tuple[str, Path]]) -> str:

@@ -129,37 +129,7 @@ def run_pipeline(
     if not cfg.export.enabled:
         recs += [skipped(s, "export disabled") for s in ("export", "validate", "bench", "gate")]
     else:
-        export = run_stage(
-            run_dir, "export", to_dict(cfg.export), [distill],
-            lambda d: steps.export(cfg, student_ckpt, d), force, log,
-        )
-        recs.append(export)
-        export_dir = export.outputs["export_dir"]
-        validate = run_stage(
-            run_dir, "validate", {"eval": cfg.eval_data}, [export],
-            lambda d: steps.validate(cfg, export_dir, eval_data, d), force, log,
-        )
-        recs.append(validate)
-        if cfg.bench.enabled:
-            bench = run_stage(
-                run_dir, "bench", to_dict(cfg.bench), [export],
-                lambda d: steps.bench(cfg, export_dir, d), force, log,
-            )
-        else:
-            bench = skipped("bench", "bench disabled")
-        recs.append(bench)
-        if cfg.gate:
-            spec_path = Path(cfg.gate)
-            if not spec_path.is_file():
-                raise UserInputError(f"pipeline gate spec not found: {cfg.gate} (fix 'gate' in the pipeline config)")
-            gate = run_stage(
-                run_dir, "gate", {"spec": spec_path.read_text(), "eval": cfg.eval_data}, [validate, bench],
-                lambda d: steps.gate(cfg, spec_path, export_dir, eval_data, d), force, log,
-            )
-            result.gate_passed = bool(gate.outputs.get("passed"))
-        else:
-            gate = skipped("gate", "no gate spec")
-        recs.append(gate)
+        _deploy_stages(cfg, run_dir, distill, student_ckpt, eval_data, result, force, log)
 
     from .report import write_report
 
@@ -168,3 +138,43 @@ def run_pipeline(
     if result.gate_passed is False:
         raise GateFailed(f"pipeline gate failed: see {run_dir / 'gate'} and {result.report_md}")
     return result
+
+
+def _deploy_stages(cfg: PipelineConfig, run_dir: Path, distill: StageRecord, student_ckpt: str,
+                   eval_data: list[str], result: PipelineResult, force: bool, log: Callable[[str], None]) -> None:
+    """export -> validate -> bench -> gate of the distilled student, appended to ``result.records``."""
+    from . import steps
+
+    recs = result.records
+    export = run_stage(
+        run_dir, "export", to_dict(cfg.export), [distill],
+        lambda d: steps.export(cfg, student_ckpt, d), force, log,
+    )
+    recs.append(export)
+    export_dir = export.outputs["export_dir"]
+    validate = run_stage(
+        run_dir, "validate", {"eval": cfg.eval_data}, [export],
+        lambda d: steps.validate(cfg, export_dir, eval_data, d), force, log,
+    )
+    recs.append(validate)
+    if cfg.bench.enabled:
+        bench = run_stage(
+            run_dir, "bench", to_dict(cfg.bench), [export],
+            lambda d: steps.bench(cfg, export_dir, d), force, log,
+        )
+    else:
+        bench = skipped("bench", "bench disabled")
+    recs.append(bench)
+    if cfg.gate:
+        spec_path = Path(cfg.gate)
+        if not spec_path.is_file():
+            raise UserInputError(f"pipeline gate spec not found: {cfg.gate} (fix 'gate' in the pipeline config)")
+        gate = run_stage(
+            run_dir, "gate", {"spec": spec_path.read_text(), "eval": cfg.eval_data}, [validate, bench],
+            lambda d: steps.gate(cfg, spec_path, export_dir, eval_data, d), force, log,
+        )
+        result.gate_passed = bool(gate.outputs.get("passed"))
+    else:
+        gate = skipped("gate", "no gate spec")
+    recs.append(gate)
+
