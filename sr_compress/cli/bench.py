@@ -16,8 +16,9 @@ import click
 @click.option("--runs", type=int, default=10, show_default=True, help="Timed runs per setting.")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed warm-up runs.")
 @click.option("--threads", type=int, default=None, help="CPU threads per backend (default: all cores).")
-@click.option("--compile/--no-compile", "use_compile", default=True, show_default=True,
-              help="Also time torch.compile (skipped with a note if it fails or times out).")
+@click.option("--compile/--no-compile", "use_compile", default=False, show_default=True,
+              help="Also time torch.compile (slow: compiling can take minutes on a small CPU; skipped with a "
+                   "note if it fails or times out).")
 @click.option("--compile-timeout", type=float, default=240.0, show_default=True)
 @click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write results here.")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
-from ..export.manifest import read_manifest
+from ..runtime.manifest import read_manifest
 
 
 @dataclass
@@ -148,7 +148,8 @@ def _worker(spec: BenchSpec) -> dict[str, Any]:
     """Runs inside the subprocess: load one backend, time it, report."""
     import torch
 
-    from ..runtime.runners import TorchRunner, make_runner
+    from ..backends.torch import TorchRunner
+    from ..runtime.runners import make_runner
     from .validate import load_reference
 
     threads = spec.threads or (os.cpu_count() or 1)
@@ -214,7 +215,7 @@ def bench_export(
     runs: int = 10,
     warmup: int = 2,
     threads: int | None = None,
-    compile: bool = True,
+    compile: bool = False,
     artifacts: list[str] | None = None,
     timeout: float = 600.0,
     compile_timeout: float = 240.0,
