@@ -1,16 +1,22 @@
-"""The built-in backends, in the order exports are written and listed (one line each)."""
+"""The built-in backends, in the order exports are written and listed (one line each).
+
+Each module in this folder defines its :class:`~.base.Backend` subclass and ``BACKEND``, an
+instance of it.
+"""
 
 from __future__ import annotations
 
-from . import declare
-from .onnxruntime import OnnxRuntimeBackend
-from .openvino import OpenVINOBackend
-from .tensorrt import TensorRTBackend
-from .torch import TorchBackend
-from .triton import TritonBackend
+import importlib
 
-declare(TorchBackend())
-declare(OnnxRuntimeBackend())
-declare(OpenVINOBackend())
-declare(TensorRTBackend())
-declare(TritonBackend())
+from . import declare
+
+BUILTIN_MODULES = (
+    "torch",
+    "onnxruntime",
+    "openvino",
+    "tensorrt",
+    "triton",
+)
+
+for _module in BUILTIN_MODULES:
+    declare(importlib.import_module(f"{__package__}.{_module}").BACKEND)

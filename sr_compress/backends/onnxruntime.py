@@ -124,3 +124,6 @@ class OnnxRuntimeBackend(Backend):
                scale: int | None = None, size_requirements: SizeRequirements | None = None,
                **kwargs: Any) -> Runner:
         return OnnxRuntimeRunner(path, device, threads, precision, scale, size_requirements)
+
+
+BACKEND = OnnxRuntimeBackend()

@@ -129,3 +129,6 @@ class OpenVINOBackend(Backend):
                scale: int | None = None, size_requirements: SizeRequirements | None = None,
                **kwargs: Any) -> Runner:
         return OpenVINORunner(path, device, threads, precision, scale, size_requirements, **kwargs)
+
+
+BACKEND = OpenVINOBackend()

@@ -133,3 +133,6 @@ class TensorRTBackend(Backend):
                scale: int | None = None, size_requirements: SizeRequirements | None = None,
                **kwargs: Any) -> Runner:
         return TensorRTRunner(path, device, precision, scale, size_requirements)
+
+
+BACKEND = TensorRTBackend()

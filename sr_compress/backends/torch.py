@@ -61,3 +61,6 @@ class TorchBackend(Backend):
         from ..models.load import load_model
 
         return TorchRunner(load_model(path, scale), precision, device, threads, **kwargs)
+
+
+BACKEND = TorchBackend()

@@ -55,3 +55,6 @@ class TritonBackend(Backend):
             raise MissingDependency(f"the Triton client is not installed ({err}): pip install "
                                     "'sr-compress[triton]'") from None
         return TritonRunner(str(path))
+
+
+BACKEND = TritonBackend()
