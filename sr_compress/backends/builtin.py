@@ -16,6 +16,7 @@ BUILTIN_MODULES = (
     "openvino",
     "tensorrt",
     "triton",
+    "ncnn",
 )
 
 for _module in BUILTIN_MODULES:
