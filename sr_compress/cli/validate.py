@@ -50,7 +50,8 @@ def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: i
     if threads:
         torch.set_num_threads(threads)
     only = select_artifacts(directory, artifacts, backends)
-    res = validate_export(directory, split_paths(data), tile, overlap, threads, only=only)
+    paths: list[str | Path] = [*split_paths(data)]
+    res = validate_export(directory, paths, tile, overlap, threads, only=only)
     head = f"{'artifact':<16} {'dataset':<12} {'PSNR-Y':>8} {'drop dB':>9} {'vs ref':>7} {'max abs':>9} {'NaN':>4}"
     click.echo(head)
     click.echo("-" * len(head))

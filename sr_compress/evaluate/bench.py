@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
+from ..runtime.base import Runner
 from ..runtime.manifest import read_manifest
 
 
@@ -157,6 +158,7 @@ def _worker(spec: BenchSpec) -> dict[str, Any]:
     manifest = read_manifest(spec.directory)
     rss_base = _rss_mb()
     t0 = time.perf_counter()
+    runner: Runner
     if spec.target in ("torch", "torch.compile"):
         runner = TorchRunner(load_reference(manifest), threads=threads, compile=spec.target == "torch.compile")
     else:

@@ -144,7 +144,8 @@ class _Context:
               opset: int | None = None, extra_files: list[str] | None = None) -> ArtifactEntry:
         files = [rel, *(extra_files or [])]
         return ArtifactEntry(name=name, path=rel, backend=backend, precision=precision,
-                             sha256=sha256_file(self.tmp / rel), opset=opset, settings=settings, files=files)
+                             sha256=sha256_file(self.tmp / rel), opset=opset, settings=settings, files=files,
+                             file_sha256={f: sha256_file(self.tmp / f) for f in files[1:]})
 
     def adopt(self, name: str, rel: str, sidecars: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """Copy ``opts.prebuilt[name]`` (+ sidecars with the same stem) to ``rel``; its settings, or None."""
@@ -239,7 +240,10 @@ def _disk_full(folder: Path, need: int = 16 << 20) -> bool:
 
 
 def _write_error(out: Path, err: OSError) -> ExportError:
-    folder = out.parent if not out.parent.exists() or not os.access(out.parent, os.W_OK) else out.parent
+    """One line naming the folder that could not be written (read-only, not a folder, disk full)."""
+    folder = next((p for p in [out.parent, *out.parent.parents] if p.exists()), out.parent)
+    if folder.exists() and not folder.is_dir():
+        return ExportError(f"--out {out}: {folder} is a file, not a folder; choose a writable folder for --out")
     why = err.strerror or str(err)
     if err.errno == errno.ENOSPC:
         return ExportError(f"--out {out}: the disk holding {folder} is full ({why}); free some space or "

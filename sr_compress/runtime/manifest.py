@@ -62,6 +62,8 @@ class ArtifactEntry:
     opset: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # every file of the artifact (e.g. .xml + .bin)
+    # sha256 of the artifact's other files (weights beside a .xml/.param), checked by verify()
+    file_sha256: dict[str, str] = field(default_factory=dict)
     # how this artifact was made beyond its settings (e.g. {"quantized_by": "nncf-qat"})
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +124,10 @@ class Manifest:
                 problems.append(f"{a.name}: missing file {missing[0]}")
             elif a.sha256 and sha256_file(p) != a.sha256:
                 problems.append(f"{a.name}: sha256 mismatch for {p} (file changed after export)")
+            else:
+                changed = [f for f, h in a.file_sha256.items() if sha256_file(root / f) != h]
+                if changed:
+                    problems.append(f"{a.name}: sha256 mismatch for {root / changed[0]} (file changed after export)")
         return problems
 
 
