@@ -273,7 +273,7 @@ def matrix(args: argparse.Namespace) -> None:
         cells: dict[str, str] = {}
         for names, hint in groups:
             if hint is not None:
-                cells.update({n: f"not available here ({hint})" for n in names})
+                cells.update({n: f"not available here ({hint.split(':')[0]})" for n in names})
                 continue
             got, info = _matrix_cells(desc, out, names, x, ref, flagged)
             cells.update(got)
