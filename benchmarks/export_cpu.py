@@ -245,7 +245,7 @@ def matrix(args: argparse.Namespace) -> None:
     from sr_compress.export.onnx import _example_inputs
 
     cols, groups = _matrix_groups()
-    head = ["architecture", "checkpoint", "ONNX export", *(f"{b.name} (CPU)" for b in cols)]
+    head = ["architecture", "checkpoint", "ONNX export", *(f"{b.name} ({b.default_device.upper()})" for b in cols)]
     rows, data = [], []
     # a crop of a real photograph: some checkpoints (PAN x4) blow uniform noise up to 1e21
     x = _example_inputs(3, 48, 56)[0].numpy()

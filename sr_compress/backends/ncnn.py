@@ -109,9 +109,17 @@ def _pnnx_convert(pt: Path, param: Path, shapes: list[tuple[int, ...]], fp16: bo
     return log
 
 
-def _unsupported(log: str) -> list[str]:
-    """Operators pnnx left without an ncnn layer (it writes them as-is and ncnn cannot load them)."""
-    return sorted({ln.split()[-1] for ln in log.splitlines() if "not supported yet" in ln or "unsupported" in ln})
+def _unsupported(param: Path, log: str) -> str:
+    """Why ncnn may refuse a converted graph: layer types pnnx left as PyTorch ops, or its warnings."""
+    try:
+        kinds = {ln.split()[0] for ln in param.read_text(errors="replace").splitlines()[2:] if ln.split()}
+    except OSError:
+        kinds = set()
+    left = sorted(k for k in kinds if "." in k)  # ncnn layer types have no dots; torch.roll, F.pad do
+    if left:
+        return f"ops without an ncnn layer: {', '.join(left[:6])}"
+    notes = [ln.strip() for ln in log.splitlines() if "not supported yet" in ln or "unsupported" in ln]
+    return f"pnnx: {notes[-1][:120]}" if notes else ""
 
 
 class NcnnBackend(Backend):
@@ -173,7 +181,7 @@ class NcnnBackend(Backend):
                 rel = f"ncnn/model.{prec}.param"
                 log = _pnnx_convert(pt, ctx.tmp / rel, [tuple(example.shape), tuple(other.shape)], prec == "fp16",
                                     work)
-                check = self._verify(ctx.tmp / rel, model, checks, prec, desc.arch, _unsupported(log))
+                check = self._verify(ctx.tmp / rel, model, checks, prec, desc.arch, _unsupported(ctx.tmp / rel, log))
                 s = {"converter": "pnnx", "pnnx": str(getattr(pnnx, "__version__", "?")), "fp16_storage": prec == "fp16",
                      "input": INPUT, "output": OUTPUT, "dynamic_axes": ["height", "width"],
                      "trace_shapes": [list(example.shape), list(other.shape)], "export_check": check}
@@ -184,15 +192,15 @@ class NcnnBackend(Backend):
             shutil.rmtree(work, ignore_errors=True)
 
     def _verify(self, param: Path, model: Any, examples: list[Any], prec: str, arch: str,
-                unsupported: list[str]) -> dict[str, Any]:
+                unsupported: str) -> dict[str, Any]:
         """Run the artifact at three sizes (two not traced) against PyTorch."""
         import torch
 
         try:
             runner = NcnnRunner(param, threads=None, precision=prec, scale=1)
         except UserInputError as err:
-            extra = f" (ops without an ncnn layer: {', '.join(unsupported)})" if unsupported else ""
-            raise ExportError(f"{arch}: ncnn cannot load the converted graph{extra}: {err}") from None
+            extra = f" ({unsupported})" if unsupported else ""
+            raise ExportError(f"{arch}: ncnn cannot load the graph pnnx wrote{extra}: {err}") from None
         worst, shapes = 0.0, []
         for x in examples:
             with torch.no_grad():
