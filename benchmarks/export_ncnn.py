@@ -51,10 +51,13 @@ def run_one(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
 
     desc = load(spec)
     out = WORK / name
-    shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    export_model(desc, out, ExportOptions(openvino=True, targets={"ncnn": ["fp32", "fp16"]}, force=True))
-    export_s = time.perf_counter() - t0
+    if args.reuse and (out / "manifest.json").is_file():
+        export_s = None  # an export of an earlier run of this script (same model, same options)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        export_model(desc, out, ExportOptions(openvino=True, targets={"ncnn": ["fp32", "fp16"]}, force=True))
+        export_s = time.perf_counter() - t0
     val = validate_export(out, [SHARED / "benchmarks" / "Set5"], threads=args.threads, write=False, progress=False)
     bench = bench_export(out, [parse_size(args.size)], [1], args.runs, args.warmup, args.threads, compile=False,
                          progress=False)
@@ -95,6 +98,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="reuse the exports an earlier run left in the work dir")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     models = dict(m.split("=", 1) for m in args.model) if args.model else MODELS
@@ -105,9 +109,10 @@ def main() -> None:
         except Exception as err:  # noqa: BLE001 - recorded in the table
             results.append({"name": name, "spec": spec, "error": str(err).splitlines()[0]})
         print(results[-1].get("error", f"{name}: done"), flush=True)
-    md = render(results, args)
-    update_section("export_ncnn" + ("_" + "_".join(models) if args.model else ""), md, results)
-    print(md)
+        # written after every model, so a run cut short still records what it measured
+        update_section("export_ncnn" + ("_" + "_".join(models) if args.model else ""), render(results, args),
+                       results)
+    print(render(results, args))
 
 
 if __name__ == "__main__":

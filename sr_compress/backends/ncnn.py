@@ -199,8 +199,8 @@ class NcnnBackend(Backend):
         try:
             runner = NcnnRunner(param, threads=None, precision=prec, scale=1)
         except UserInputError as err:
-            extra = f" ({unsupported})" if unsupported else ""
-            raise ExportError(f"{arch}: ncnn cannot load the graph pnnx wrote{extra}: {err}") from None
+            why = unsupported or str(err).split(": ", 1)[-1]  # not the hidden build path
+            raise ExportError(f"{arch}: ncnn cannot load the graph pnnx wrote ({why})") from None
         worst, shapes = 0.0, []
         for x in examples:
             with torch.no_grad():
