@@ -8,9 +8,10 @@ calibrated on the embedded default images), ``validate`` on Set5 x4 (full images
 (LR 128x128, batch 1 and 4, PyTorch eager + torch.compile + every artifact, each in its own
 process). Writes the ``export_cpu`` section of benchmarks/RESULTS.md and results/export_cpu.json.
 
-``--matrix``: which registered architecture exports to which backend (ONNX via torch.onnx, then
-ONNX Runtime and OpenVINO run and compared to PyTorch on a 48x48 crop of a real photo), using the real
-checkpoints in the shared weights folder; writes the ``export_matrix`` section.
+``--matrix``: which registered architecture exports to which registered backend (one column per
+backend of ``sr_compress/backends`` that writes files; each fp32 artifact run and compared to
+PyTorch on a 48x48 crop of a real photo), using the real checkpoints in the shared weights folder;
+writes the ``export_matrix`` section.
 """
 
 from __future__ import annotations
@@ -194,66 +195,102 @@ def summary(results: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def matrix(args: argparse.Namespace) -> None:
+def _matrix_groups() -> tuple[list[Any], list[tuple[list[str], str | None]]]:
+    """Backends of the matrix (every registered one that writes files) and how they are exported.
+
+    The ONNX-derived backends share one export (one ONNX graph); every other backend is exported on
+    its own, so one converter's failure does not hide another's result. A backend whose dependency
+    is missing here gets its column with the install hint.
+    """
+    from sr_compress.backends import BACKENDS, export_backends
+
+    missing = {m.name: m.hint for m in BACKENDS.missing()}
+    cols = [b for b in export_backends() if b.suffixes]
+    onnx_group = [b.name for b in cols if b.needs_onnx and b.name not in missing]
+    groups: list[tuple[list[str], str | None]] = [(onnx_group, None)]
+    groups += [([b.name], missing.get(b.name)) for b in cols if not b.needs_onnx or b.name in missing]
+    return cols, groups
+
+
+def _matrix_cells(desc: Any, out: Path, names: list[str], x: np.ndarray, ref: np.ndarray,
+                  flagged: bool) -> tuple[dict[str, str], dict[str, Any]]:
+    """Export ``desc`` to the backends ``names`` (fp32) and compare each artifact with PyTorch."""
     from sr_compress.errors import SRCompressError
     from sr_compress.export import ExportOptions, export_model
-    from sr_compress.export.manifest import read_manifest
     from sr_compress.runtime.runners import make_runner
 
-    rows, data = [], []
+    cells, info = {}, {}
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        t0 = time.perf_counter()
+        m = export_model(desc, out, ExportOptions(onnx=False, targets={n: ["fp32"] for n in names},
+                                                  keep_reference=False, optimize="basic",
+                                                  exporter="legacy" if flagged else "auto"))
+        info[f"export_s_{'+'.join(names)}"] = time.perf_counter() - t0
+    except SRCompressError as err:
+        return {n: f"export fails: {str(err)[:160]}" for n in names}, info
+    for a in m.artifacts:
+        try:
+            y = make_runner(a, manifest=m).run(x)
+            err = float(np.abs(y - ref).max())
+            cells[a.backend] = f"ok (max err {err:.1e})" if err < 1e-3 else f"MISMATCH (max err {err:.1e})"
+        except SRCompressError as e:
+            cells[a.backend] = f"fails: {str(e)[:80]}"
+        if a.backend == "onnxruntime":
+            info["onnx"] = f"ok ({a.settings['exporter']} exporter, opset {a.opset})"
+    return cells, info
+
+
+def matrix(args: argparse.Namespace) -> None:
     from sr_compress.export.onnx import _example_inputs
 
+    cols, groups = _matrix_groups()
+    head = ["architecture", "checkpoint", "ONNX export", *(f"{b.name} ({b.default_device.upper()})" for b in cols)]
+    rows, data = [], []
     # a crop of a real photograph: some checkpoints (PAN x4) blow uniform noise up to 1e21
     x = _example_inputs(3, 48, 56)[0].numpy()
     t_start = time.perf_counter()
     for arch, spec in MATRIX.items():
+        blank = ["-"] * len(cols)
         if time.perf_counter() - t_start > args.matrix_budget_s:
-            rows.append([arch, f"`{spec}`", f"not run (matrix budget {args.matrix_budget_s:.0f} s spent)", "-", "-"])
+            rows.append([arch, f"`{spec}`", f"not run (matrix budget {args.matrix_budget_s:.0f} s spent)", *blank])
             continue
         if not spec.startswith("student:") and not (WEIGHTS / spec).is_file():
-            rows.append([arch, spec, "checkpoint missing", "-", "-"])
+            rows.append([arch, spec, "checkpoint missing", *blank])
             continue
         entry: dict[str, Any] = {"arch": arch, "checkpoint": spec}
         try:
             desc = load(spec)
         except Exception as err:  # noqa: BLE001 - recorded in the table
-            rows.append([arch, spec, f"load failed: {str(err).splitlines()[0][:80]}", "-", "-"])
+            rows.append([arch, spec, f"load failed: {str(err).splitlines()[0][:80]}", *blank])
             continue
         out = WORK / "matrix" / arch.replace(" ", "_").replace("(", "").replace(")", "")
-        shutil.rmtree(out, ignore_errors=True)
         # the loader only marks spandrel archs it has verified as exportable; test the rest for real
         flagged = not desc.onnx_exportable
         desc.onnx_exportable = True
         with torch.no_grad():
             ref = desc.model.eval()(torch.from_numpy(x)).numpy()
-        cells = []
-        try:
-            t0 = time.perf_counter()
-            m = export_model(desc, out, ExportOptions(openvino=True, keep_reference=False, optimize="basic",
-                                                      exporter="legacy" if flagged else "auto"))
-            entry["export_s"] = time.perf_counter() - t0
-            exporter = m.artifact("onnx-fp32").settings["exporter"]
-            for name in ("onnx-fp32", "openvino-fp32"):
-                try:
-                    y = make_runner(m.artifact(name), manifest=read_manifest(out)).run(x)
-                    err = float(np.abs(y - ref).max())
-                    cells.append(f"ok (max err {err:.1e})" if err < 1e-3 else f"MISMATCH (max err {err:.1e})")
-                except SRCompressError as e:
-                    cells.append(f"fails: {str(e)[:80]}")
-            onnx_cell = f"ok ({exporter} exporter, opset {m.artifact('onnx-fp32').opset})"
-        except SRCompressError as err:
-            onnx_cell, cells = f"fails: {str(err)[:160]}", ["-", "-"]
+        cells: dict[str, str] = {}
+        for names, hint in groups:
+            if hint is not None:
+                cells.update({n: f"not available here ({hint.split(':')[0]})" for n in names})
+                continue
+            got, info = _matrix_cells(desc, out, names, x, ref, flagged)
+            cells.update(got)
+            entry.update(info)
+        onnx_cell = entry.get("onnx") or cells.get("onnxruntime", "-").replace("export fails", "fails")
         if flagged:
             onnx_cell += " (not on the loader's verified list; tried anyway, TorchScript exporter only)"
-        entry.update({"onnx": onnx_cell, "onnxruntime": cells[0], "openvino": cells[1]})
+        entry.update({"onnx": onnx_cell, **{b.name: cells.get(b.name, "-") for b in cols}})
         data.append(entry)
-        rows.append([f"{arch}", f"`{spec}`", onnx_cell, cells[0], cells[1]])
+        rows.append([arch, f"`{spec}`", onnx_cell, *(cells.get(b.name, "-") for b in cols)])
         print(rows[-1], flush=True)
+        shutil.rmtree(out, ignore_errors=True)
     md = ("Which registered architecture exports to which backend, tested by "
-          "`benchmarks/export_cpu.py --matrix` (ONNX export + ONNX Runtime CPU and OpenVINO CPU outputs "
-          f"compared to PyTorch on a 48x48 crop of a real photograph). Machine: {machine_line()}. TensorRT: not tested here "
-          "(no GPU on this machine).\n\n"
-          + md_table(["architecture", "checkpoint", "ONNX export", "ONNX Runtime (CPU)", "OpenVINO (CPU)"], rows))
+          "`benchmarks/export_cpu.py --matrix`: every backend in the registry that writes files gets a column "
+          "(its fp32 artifact run on the CPU and compared to PyTorch on a 48x48 crop of a real photograph; "
+          "ONNX-derived backends share one ONNX export, the others are exported on their own). "
+          f"Machine: {machine_line()}.\n\n" + md_table(head, rows))
     update_section("export_matrix", md, data)
     print(md)
 

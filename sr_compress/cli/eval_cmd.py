@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-_RUNNER_SUFFIXES = {".onnx", ".xml", ".engine", ".plan"}
+from ..backends import eval_suffixes
+
+_RUNNER_SUFFIXES = eval_suffixes()  # artifact suffixes of the registered backends
 
 
 _COLUMNS = (("psnr", "PSNR", 8, 4), ("ssim", "SSIM", 7, 4), ("niqe", "NIQE", 7, 4),

@@ -6,10 +6,27 @@ from pathlib import Path
 
 import click
 
+from ..backends import runner_choices
+
 
 def split_paths(text: tuple[str, ...] | str) -> list[str]:
     items = [text] if isinstance(text, str) else list(text)
     return [p.strip() for t in items for p in t.split(",") if p.strip()]
+
+
+def select_artifacts(directory: Path, artifacts: tuple[str, ...], backends: tuple[str, ...]) -> list[str] | None:
+    """--artifact names plus every artifact of the --backend backends (None = all)."""
+    if not backends:
+        return list(artifacts) or None
+    from ..errors import UserInputError
+    from ..runtime.manifest import read_manifest
+
+    manifest = read_manifest(directory)
+    names = [*artifacts, *(a.name for a in manifest.artifacts if a.backend in backends)]
+    if not names:
+        have = ", ".join(sorted({a.backend for a in manifest.artifacts})) or "none"
+        raise UserInputError(f"--backend {','.join(backends)}: no such artifact in {directory} (backends: {have})")
+    return list(dict.fromkeys(names))
 
 
 @click.command("validate")
@@ -20,8 +37,10 @@ def split_paths(text: tuple[str, ...] | str) -> list[str]:
 @click.option("--overlap", type=int, default=8, show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads per backend.")
 @click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (default: all).")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(runner_choices()),
+              help="Only the artifacts of these backends (repeatable).")
 def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: int, threads: int | None,
-            artifacts: tuple[str, ...]) -> None:
+            artifacts: tuple[str, ...], backends: tuple[str, ...]) -> None:
     """Run every artifact in DIRECTORY and the PyTorch reference on --data; write validation.md/json."""
     import torch
 
@@ -29,7 +48,9 @@ def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: i
 
     if threads:
         torch.set_num_threads(threads)
-    res = validate_export(directory, split_paths(data), tile, overlap, threads, only=list(artifacts) or None)
+    only = select_artifacts(directory, artifacts, backends)
+    paths: list[str | Path] = [*split_paths(data)]
+    res = validate_export(directory, paths, tile, overlap, threads, only=only)
     click.echo(render_console(res))
     click.echo(f"wrote {Path(directory) / 'validation.md'}, validation.json"
                + (f", {res['worst_image']['png']}" if "worst_image" in res else ""))

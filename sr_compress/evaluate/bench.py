@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
-from ..export.manifest import read_manifest
+from ..runtime.base import Runner
+from ..runtime.manifest import read_manifest
 
 
 @dataclass
@@ -148,7 +149,8 @@ def _worker(spec: BenchSpec) -> dict[str, Any]:
     """Runs inside the subprocess: load one backend, time it, report."""
     import torch
 
-    from ..runtime.runners import TorchRunner, make_runner
+    from ..backends.torch import TorchRunner
+    from ..runtime.runners import make_runner
     from .validate import load_reference
 
     threads = spec.threads or (os.cpu_count() or 1)
@@ -156,6 +158,7 @@ def _worker(spec: BenchSpec) -> dict[str, Any]:
     manifest = read_manifest(spec.directory)
     rss_base = _rss_mb()
     t0 = time.perf_counter()
+    runner: Runner
     if spec.target in ("torch", "torch.compile"):
         runner = TorchRunner(load_reference(manifest), threads=threads, compile=spec.target == "torch.compile")
     else:
@@ -214,7 +217,7 @@ def bench_export(
     runs: int = 10,
     warmup: int = 2,
     threads: int | None = None,
-    compile: bool = True,
+    compile: bool = False,
     artifacts: list[str] | None = None,
     timeout: float = 600.0,
     compile_timeout: float = 240.0,

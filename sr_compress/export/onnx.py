@@ -193,7 +193,7 @@ def export_onnx(
     side = round_tile(min(tile or 64, 64), desc.size_requirements)
     m = desc.size_requirements.multiple_of
     other_h = side + max(m, 8 // m * m if m <= 8 else m)
-    example, other = _example_inputs(desc.in_channels, side, other_h)
+    example, other = example_inputs(desc.in_channels, side, other_h)
     order = {"auto": ["legacy", "dynamo"], "legacy": ["legacy"], "dynamo": ["dynamo"]}[exporter]
     errors: list[BaseException] = []
     used = None
@@ -235,7 +235,7 @@ def export_onnx(
     }
 
 
-def _example_inputs(channels: int, side: int, other_h: int) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(channels: int, side: int, other_h: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, C, side, side) and (2, C, other_h, side) crops of a real photograph.
 
     Natural images, not noise: some real checkpoints (e.g. PAN x4) amplify uniform noise to

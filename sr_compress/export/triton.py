@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError, UserInputError
-from .manifest import MANIFEST_NAME, Manifest, find_manifest_for, read_manifest
+from ..runtime.manifest import MANIFEST_NAME, Manifest, find_manifest_for, read_manifest
 
 PLATFORMS = {"onnx": "onnxruntime_onnx", "plan": "tensorrt_plan"}
 MODEL_FILES = {"onnx": "model.onnx", "plan": "model.plan"}

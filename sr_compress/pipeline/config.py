@@ -47,6 +47,8 @@ class ExportStage:
     openvino: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])
     onnx_int8: bool = False
     trt: list[str] = field(default_factory=list)  # TensorRT precisions; needs the [gpu] extra and a GPU
+    # any other registered backend -> precisions, e.g. {ncnn: [fp32, fp16]} (sr_compress/backends)
+    backends: dict[str, list[str]] = field(default_factory=dict)
     calib: str | None = None  # INT8 calibration images; null = the embedded default images
     tile: int = 64
 

@@ -146,6 +146,7 @@ def export(cfg: PipelineConfig, student_ckpt: str, stage_dir: Path) -> dict[str,
         onnx_int8=e.onnx_int8,
         trt=bool(e.trt),
         trt_precisions=parse_precisions(e.trt, "export.trt") if e.trt else ["fp16"],
+        targets=dict(e.backends),
         calib=e.calib,
         tile=e.tile,
         force=True,  # a re-run stage replaces its own earlier artifacts

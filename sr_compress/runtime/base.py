@@ -7,6 +7,7 @@ Arrays at this boundary are numpy float32 NCHW RGB in [0, 1].
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from ..models.registry import SizeRequirements
 
 @dataclass
 class RunnerInfo:
-    backend: str  # torch | onnxruntime | openvino | tensorrt
+    backend: str  # a registered backend name (sr_compress/backends)
     precision: str  # fp32 | fp16 | int8
     scale: int
     size_requirements: SizeRequirements = field(default_factory=SizeRequirements)
@@ -40,3 +41,22 @@ class Runner(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release backend resources."""
+
+
+def default_threads() -> int:
+    """Inference threads when none are given: $SR_COMPRESS_THREADS, else min(cores, 8)."""
+    env = os.environ.get("SR_COMPRESS_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def probe_scale(runner: Runner, shape: tuple[int, int] | None) -> int:
+    """Scale of a model without metadata: run it once on a small input and compare sizes."""
+    from ..errors import UserInputError
+
+    h, w = shape or (32, 32)
+    y = runner.run(np.zeros((1, 3, h, w), dtype=np.float32))
+    if y.ndim != 4 or y.shape[2] % h or y.shape[2] // h != y.shape[3] // w:
+        raise UserInputError(f"{runner.info.artifact}: output shape {y.shape} is not an integer upscale of {h}x{w}")
+    return y.shape[2] // h

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..backends import runner_choices
 from ..errors import UserInputError
 
 ENV_TOKEN = "SR_SERVE_TOKEN"
@@ -18,7 +19,7 @@ ENV_TOKEN = "SR_SERVE_TOKEN"
 @click.option("--model", "models", multiple=True, required=True, metavar="[NAME=]PATH",
               help="Export directory (manifest.json), artifact file, checkpoint, or triton://HOST:PORT/MODEL "
                    "(inference in Triton, tiling here); repeat for several models. The first is the default.")
-@click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "tensorrt", "torch"]), default=None,
+@click.option("--backend", type=click.Choice(runner_choices()), default=None,
               help="Backend to run (default: from the artifact; export dirs prefer openvino, then onnxruntime).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Artifact precision to pick from an export directory (default fp32).")

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends import serve_preference
 from ..errors import UserInputError
 from ..export.manifest import MANIFEST_NAME, ArtifactEntry, Manifest, find_manifest_for, read_manifest
 from ..runtime.base import Runner
 from .triton_client import TritonRunner, is_triton_url
 
 # CPU first: OpenVINO is the fastest CPU runtime we ship, ONNX Runtime the most portable
-BACKEND_PREFERENCE = ("openvino", "onnxruntime", "tensorrt")
+BACKEND_PREFERENCE = serve_preference()  # from the backend registry (Backend.serve_rank)
 PRECISION_PREFERENCE = ("fp32", "fp16", "int8")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

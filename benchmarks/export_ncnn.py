@@ -1,0 +1,119 @@
+"""ncnn export acceptance: fidelity on Set5 x4 and CPU speed beside ONNX Runtime and OpenVINO.
+
+    flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/export_ncnn.py
+    # later, the imported Real-ESRGAN RRDBNet (needs the ncnn importer, sr_compress/models/ncnn):
+    .venv/bin/python benchmarks/export_ncnn.py --model rrdbnet=PATH/realesrgan-x4plus.param
+
+For each model: ``export --onnx --openvino --ncnn --ncnn-precision fp32,fp16`` (the library call),
+``validate`` on Set5 x4 (full images; drop = mean PSNR-Y of PyTorch minus that of the artifact) and
+``bench`` (same random LR input, same threads, every backend in its own process, no torch.compile).
+Writes the ``export_ncnn`` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
+
+SHARED = Path(os.environ.get("SR_COMPRESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WORK = Path(os.environ.get("SR_EXPORT_BENCH_DIR", "/tmp/sr_export_ncnn"))
+MODELS = {"rlfn": "weights/RLFN/rlfn_x4.pth", "imdn": "weights/IMDN/IMDN_x4.pth", "srvgg": "student:srvgg:c32b8"}
+LIMITS = {"fp32": 0.01, "fp16": 0.05}  # acceptance: max drop vs PyTorch in dB on Set5
+
+
+def load(spec: str) -> Any:
+    from sr_compress.models.load import load_model
+    from sr_compress.models.students import build_student
+
+    if spec.startswith("student:"):
+        torch.manual_seed(0)
+        return build_student(spec.split(":", 1)[1], 4)
+    p = Path(spec)
+    return load_model(p if p.is_absolute() or p.exists() else SHARED / spec)
+
+
+def run_one(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
+    from sr_compress.evaluate.bench import bench_export, parse_size
+    from sr_compress.evaluate.validate import validate_export
+    from sr_compress.export import ExportOptions, export_model
+
+    desc = load(spec)
+    out = WORK / name
+    t0 = time.perf_counter()
+    if args.reuse and (out / "manifest.json").is_file():
+        export_s = None  # an export of an earlier run of this script (same model, same options)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        export_model(desc, out, ExportOptions(openvino=True, targets={"ncnn": ["fp32", "fp16"]}, force=True))
+        export_s = time.perf_counter() - t0
+    val = validate_export(out, [SHARED / "benchmarks" / "Set5"], threads=args.threads, write=False, progress=False)
+    bench = bench_export(out, [parse_size(args.size)], [1], args.runs, args.warmup, args.threads, compile=False,
+                         progress=False)
+    return {"name": name, "spec": spec, "arch": desc.arch, "params": desc.params, "export_s": export_s,
+            "reference": val["reference"], "artifacts": val["artifacts"], "bench": bench["rows"]}
+
+
+def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["name"], f"`{r['spec']}`", "-", f"failed: {r['error'][:120]}", "-", "-", "-"])
+            continue
+        speed = {b["target"]: b for b in r["bench"] if "median_ms" in b}
+        ref = r["reference"]["Set5"]["psnr"]
+        for a in r["artifacts"]:
+            d = a["datasets"]["Set5"]
+            lim = LIMITS.get(a["precision"]) if a["name"].startswith("ncnn") else None
+            ok = "-" if lim is None else ("yes" if d["drop_db"] <= lim else "NO")
+            s = speed.get(a["name"])
+            rows.append([r["name"], a["name"], f"{ref:.4f}", f"{d['psnr']:.4f}", f"{d['drop_db']:+.5f}", ok,
+                         f"{s['median_ms']:.1f}" if s else "-"])
+        t = speed.get("torch")
+        rows.append([r["name"], "pytorch (eager)", f"{ref:.4f}", f"{ref:.4f}", "0", "-",
+                     f"{t['median_ms']:.1f}" if t else "-"])
+    return (f"ncnn export (`benchmarks/export_ncnn.py`): Set5 x4 PSNR-Y (full images), drop vs PyTorch "
+            f"(acceptance: <= {LIMITS['fp32']} dB fp32 storage, <= {LIMITS['fp16']} dB fp16), and median latency of "
+            f"one {args.size} LR input (batch 1, {args.threads} threads, {args.runs} runs, each backend in its own "
+            f"process; the machine is shared, so latencies are indicative). Machine: {machine_line()}.\n\n"
+            + md_table(["model", "artifact", "PyTorch PSNR", "PSNR", "drop dB", "within limit", "median ms"], rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=SPEC",
+                    help="Instead of the defaults: a checkpoint, student:SPEC or ncnn .param (repeatable).")
+    ap.add_argument("--size", default="128x128")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="reuse the exports an earlier run left in the work dir")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    models = dict(m.split("=", 1) for m in args.model) if args.model else MODELS
+    results = []
+    for name, spec in models.items():
+        try:
+            results.append(run_one(name, spec, args))
+        except Exception as err:  # noqa: BLE001 - recorded in the table
+            results.append({"name": name, "spec": spec, "error": str(err).splitlines()[0]})
+        print(results[-1].get("error", f"{name}: done"), flush=True)
+        # written after every model, so a run cut short still records what it measured
+        update_section("export_ncnn" + ("_" + "_".join(models) if args.model else ""), render(results, args),
+                       results)
+    print(render(results, args))
+
+
+if __name__ == "__main__":
+    main()
