@@ -97,9 +97,9 @@ def load_upscaler(model: str, scale: int | None, device: str = "cpu", tile: int 
                   backend: str | None = None, precision: str | None = None,
                   runner_suffixes: Iterable[str] | None = None) -> tuple[Any, int, dict]:
     """(upscale_fn, scale, model facts) for 'bicubic', an export directory, an artifact or a checkpoint."""
-    from ..export.manifest import BACKEND_BY_SUFFIX
+    from ..backends import eval_suffixes
 
-    suffixes = set(runner_suffixes if runner_suffixes is not None else BACKEND_BY_SUFFIX)
+    suffixes = set(runner_suffixes if runner_suffixes is not None else eval_suffixes())
     info: dict[str, Any]
 
     if model.lower() == "bicubic":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..export.manifest import BACKEND_BY_SUFFIX
 from ..runtime.base import Runner
 
 
@@ -35,7 +34,10 @@ def load_upscale_runner(
         from ..serve.models import load_served_model
 
         return load_served_model(f"model={path}", backend, precision, device=device, threads=threads).runner
-    if path.suffix.lower() in BACKEND_BY_SUFFIX:
+    from ..backends import eval_suffixes
+
+    # artifacts run on their runner; an ncnn .param is imported as a PyTorch module (like eval does)
+    if path.suffix.lower() in set(eval_suffixes()):
         return make_runner(path, backend, precision, device, threads, scale=scale)
     if backend not in (None, "torch"):
         raise UserInputError(f"--model {model}: --backend {backend} needs an export directory or artifact file; "
