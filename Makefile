@@ -20,6 +20,8 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check sr_compress tests benchmarks
+	# types of the package (config in pyproject.toml [tool.mypy]); zero errors is the bar
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -143,6 +143,8 @@ def _export_dynamo(model: nn.Module, x: torch.Tensor, path: Path, opset: int) ->
             model, (x,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME], dynamic_shapes=shapes_pos, external_data=False,
         )
+        if prog is None:  # only a dynamo=False export returns None
+            raise ExportError(f"torch.onnx.export returned no program for {path.name}")
         prog.save(str(path))
 
 

@@ -116,7 +116,7 @@ def make_plan(
         raise UserInputError(f"tile overlap {overlap} must be smaller than the tile size {min(th, tw)}")
     ph, pw = _padded_size(height, width, th, tw, req)
     ys, xs = _axis_positions(ph, th, overlap), _axis_positions(pw, tw, overlap)
-    tiles = []
+    tiles: list[TileSpec] = []
     for iy, y in enumerate(ys):
         for ix, x in enumerate(xs):
             feather = (iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1)
@@ -201,8 +201,8 @@ def merge_tiles(sr_tiles: np.ndarray | Sequence[np.ndarray], plan: TilePlan, sca
         ys, xs = spec.y * scale, spec.x * scale
         acc[:, ys : ys + exp[1], xs : xs + exp[2]] += sr * wgt
         norm[ys : ys + exp[1], xs : xs + exp[2]] += wgt
-    out = acc / norm
-    return out[:, : plan.height * scale, : plan.width * scale].astype(np.float32)
+    merged = acc / norm
+    return merged[:, : plan.height * scale, : plan.width * scale].astype(np.float32)
 
 
 def run_batched(fn: Callable[[np.ndarray], np.ndarray], tiles: np.ndarray, batch: int) -> list[np.ndarray]:
@@ -241,7 +241,7 @@ def upscale(
                 f"--tile {tile} does not match the engine's fixed input shape {info.fixed_shape}; "
                 f"use --tile {info.fixed_shape[0]} or re-export with that tile size"
             )
-        tile_arg = tuple(info.fixed_shape)
+        tile_arg = (int(info.fixed_shape[0]), int(info.fixed_shape[1]))
     max_hw = info.extra.get("max_hw")  # engines with a bounded profile (TensorRT): tile when too large
     if tile_arg is None and max_hw and (image.shape[1] > max_hw[0] or image.shape[2] > max_hw[1]):
         tile_arg = (int(max_hw[0]), int(max_hw[1]))

@@ -113,14 +113,15 @@ def _num_blocks(student: nn.Module) -> int:
 
 def _set_blocks(student: nn.Module, n: int) -> None:
     cur = _num_blocks(student)
+    grow: Any = student  # append_blocks/truncate_blocks are duck-typed student hooks, not nn.Module API
     if n > cur:
-        student.append_blocks(n - cur)
+        grow.append_blocks(n - cur)
     elif n < cur:
         if hasattr(student, "truncate_blocks"):
-            student.truncate_blocks(n)
+            grow.truncate_blocks(n)
         elif isinstance(getattr(student, "body", None), nn.Sequential):
             # the first stage trains the first n blocks; later stages append fresh ones
-            student.body = student.body[:n]
+            grow.body = grow.body[:n]
         else:
             raise TypeError(f"cannot shrink {type(student).__name__} to {n} blocks for progressive distillation")
 
