@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -23,29 +22,9 @@ def command(models: tuple[str, ...], data: str, out: Path, scale: int | None, ma
     \b
         sr-compress compare student.pth exports/rlfn_x4 --data ../shared/data/benchmarks/Set5 --out view.html
     """
-    from ..data.datasets import dataset_name, load_benchmark
-    from ..evaluate.compare import collect, render_page
-    from ..evaluate.sr_eval import load_upscaler
-    from ..metrics.sr import PROTOCOL
+    from ..evaluate.compare import load_labelled, write_compare_page
 
-    upscalers: list[tuple[str, Any]] = []
-    for spec in models:
-        label, sep, path = spec.partition("=")
-        if not sep or "/" in label:
-            label, path = "", spec
-        fn, s, info = load_upscaler(path, scale, device, tile)
-        scale = scale or s
-        label = label or Path(path).stem or path
-        taken = {lb for lb, _ in upscalers} | {"bicubic", "HR"}
-        base, k = label, 2
-        while label in taken:  # two models with one name would share a column
-            label, k = f"{base}-{k}", k + 1
-        upscalers.append((label, fn))
+    upscalers, scale = load_labelled(models, scale, device, tile)
     assert scale is not None
-    bench = load_benchmark(data, scale)
-    items = collect(upscalers, bench, scale, max_images=max_images)
-    page = render_page(items, f"{dataset_name(data)} x{scale}: {', '.join(lb for lb, _ in upscalers)}",
-                       f"PSNR/SSIM: {PROTOCOL.describe(scale)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    click.echo(f"wrote {out} ({len(items)} images, {out.stat().st_size / 1e6:.1f} MB); open it in a browser")
+    n = write_compare_page(upscalers, data, scale, out, max_images)
+    click.echo(f"wrote {out} ({n} images, {out.stat().st_size / 1e6:.1f} MB); open it in a browser")

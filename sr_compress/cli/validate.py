@@ -39,12 +39,14 @@ def select_artifacts(directory: Path, artifacts: tuple[str, ...], backends: tupl
 @click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (default: all).")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(runner_choices()),
               help="Only the artifacts of these backends (repeatable).")
+@click.option("--compare", "compare", is_flag=True,
+              help="Also write validation_compare.html: the worst image's dataset, every artifact side by side.")
 def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: int, threads: int | None,
-            artifacts: tuple[str, ...], backends: tuple[str, ...]) -> None:
+            artifacts: tuple[str, ...], backends: tuple[str, ...], compare: bool) -> None:
     """Run every artifact in DIRECTORY and the PyTorch reference on --data; write validation.md/json."""
     import torch
 
-    from ..evaluate.validate import render_console, validate_export
+    from ..evaluate.validate import render_console, validate_export, write_worst_compare
 
     if threads:
         torch.set_num_threads(threads)
@@ -52,5 +54,8 @@ def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: i
     paths: list[str | Path] = [*split_paths(data)]
     res = validate_export(directory, paths, tile, overlap, threads, only=only)
     click.echo(render_console(res))
+    page = write_worst_compare(directory, paths, res, tile) if compare else None
+    if page is not None:
+        click.echo(f"wrote {page} (worst image: {res['worst_image']['compare']})")
     click.echo(f"wrote {Path(directory) / 'validation.md'}, validation.json"
                + (f", {res['worst_image']['png']}" if "worst_image" in res else ""))

@@ -16,7 +16,9 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,3 +162,39 @@ def render_page(items: list[ComparedImage], title: str, protocol_text: str) -> s
             f"<h1>{html.escape(title)}</h1><p>{html.escape(protocol_text)}. Left/right pick the two sides of the "
             "slider; click or drag on the image to move the zoomed crops.</p>"
             f"{_score_table(items, labels)}{body}<pre id=selftest-result></pre><script>{_JS}</script></body></html>")
+
+
+def load_labelled(models: Sequence[str], scale: int | None, device: str = "cpu",
+                  tile: int | None = None) -> tuple[list[tuple[str, Any]], int | None]:
+    """Upscalers for ``NAME=PATH`` (or ``PATH``) specs, with unique labels; the scale they agree on."""
+    from .sr_eval import load_upscaler
+
+    upscalers: list[tuple[str, Any]] = []
+    for spec in models:
+        label, sep, path = spec.partition("=")
+        if not sep or "/" in label:
+            label, path = "", spec
+        fn, s, _info = load_upscaler(path, scale, device, tile)
+        scale = scale or s
+        label = label or Path(path).stem or path
+        taken = {lb for lb, _ in upscalers} | {"bicubic", "HR"}
+        base, k = label, 2
+        while label in taken:  # two models with one name would share a column
+            label, k = f"{base}-{k}", k + 1
+        upscalers.append((label, fn))
+    return upscalers, scale
+
+
+def write_compare_page(upscalers: list[tuple[str, Any]], data: str | Path, scale: int, out: Path,
+                       max_images: int = 12) -> int:
+    """Write the comparison page of ``upscalers`` on the benchmark folder ``data``; return its image count."""
+    from ..data.datasets import dataset_name, load_benchmark
+    from ..metrics.sr import PROTOCOL
+
+    bench = load_benchmark(data, scale)
+    items = collect(upscalers, bench, scale, max_images=max_images)
+    page = render_page(items, f"{dataset_name(data)} x{scale}: {', '.join(lb for lb, _ in upscalers)}",
+                       f"PSNR/SSIM: {PROTOCOL.describe(scale)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return len(items)

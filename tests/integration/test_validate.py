@@ -66,3 +66,17 @@ def test_tiled_matches_untiled_on_set14_every_backend(export_dir: Path) -> None:
                 out.append(psnr(u8, hr, 4))
         diff = abs(float(np.mean(full)) - float(np.mean(tiled)))
         assert diff < 0.01, f"{runner.info.backend}: tiled vs untiled differ by {diff:.4f} dB"
+
+
+def test_validate_compare_links_the_worst_image_into_the_page(export_dir: Path) -> None:
+    set5 = shared_data("benchmarks", "Set5")
+    assert run_cli(cli, ["validate", str(export_dir), "--data", str(set5), "--artifact", "onnx-fp32",
+                         "--compare"]) == 0
+    res = json.loads((export_dir / "validation.json").read_text())
+    link = res["worst_image"]["compare"]
+    page_name, anchor = link.split("#")
+    page = (export_dir / page_name).read_text()
+    assert f"id='{anchor}'" in page  # the link lands on the worst image's section
+    for label in ("pytorch", "onnx-fp32", "bicubic", "HR"):
+        assert label in page
+    assert link in (export_dir / "validation.md").read_text()
