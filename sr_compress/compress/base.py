@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 @dataclass
 class MethodConfig:
     """Base for a method's own typed config (the YAML section named after the method)."""
+
+    def check_budget(self, iterations: int) -> None:
+        """Raise ValueError when the config cannot work in a run of ``iterations`` (checked when the
+        config loads, e.g. DFSR's growth schedule longer than the run). Default: anything fits."""
 
 
 @dataclass
@@ -89,8 +93,15 @@ class StepContext:
         return self.teacher(x)
 
 
-class DistillMethod(ABC):
-    """One distillation method. Subclasses set ``name`` and ``Config``."""
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
+class DistillMethod(ABC, Generic[ConfigT]):
+    """One distillation method, typed by its config: ``class KD(DistillMethod[KDConfig])``.
+
+    Subclasses set ``name`` and ``Config`` (the same class as ``ConfigT``; the engine builds it
+    from the YAML section named after the method and hands it to ``__init__``).
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
@@ -100,8 +111,8 @@ class DistillMethod(ABC):
     # (PDD's specialist starts as the generalist, so it must share its architecture)
     default_student: ClassVar[str | None] = None
 
-    def __init__(self, cfg: MethodConfig, scale: int) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: ConfigT, scale: int) -> None:
+        self.cfg: ConfigT = cfg
         self.scale = scale
 
     # -- optional hooks -------------------------------------------------------------------
@@ -143,6 +154,11 @@ class DistillMethod(ABC):
         """Hyper-parameters of the final student for ``save_model`` (override after growth)."""
         return hyperparams
 
+    def final_module(self, student: nn.Module) -> nn.Module:
+        """The network the run writes as its result, given the (EMA) student; e.g. PDD's EMA
+        generalist (``pdd.output: ema``). Default: the student itself."""
+        return student
+
     def state_dict(self) -> dict[str, Any]:
         """Method state that is not a module/optimizer (checkpointed)."""
         return {}
@@ -166,7 +182,7 @@ class DistillMethod(ABC):
         """
 
 
-METHODS: Registry[type[DistillMethod]] = Registry(
+METHODS: Registry[type[DistillMethod[Any]]] = Registry(
     "distillation method", builtins="sr_compress.compress.builtin_methods"
 )
 register_method = METHODS.add_named  # class decorator: registers ``cls`` under ``cls.name``

@@ -91,12 +91,10 @@ def load_distill_config(path: str | Path | None, overrides: dict[str, Any] | Non
     cfg = from_dict(DistillConfig, data, src=src)
     method_cfg = from_dict(method_cls.Config, section or {}, src=src, prefix=f"{method_name}.")
     cfg.method_args = to_dict(method_cfg)
-    check = getattr(method_cfg, "check_budget", None)  # e.g. a growth schedule longer than the run
-    if check is not None:
-        try:
-            check(cfg.train.iterations)
-        except ValueError as err:
-            raise ConfigError(f"{src}: {err}") from None
+    try:
+        method_cfg.check_budget(cfg.train.iterations)  # e.g. a growth schedule longer than the run
+    except ValueError as err:
+        raise ConfigError(f"{src}: {err}") from None
     if method_cls.needs_teacher and not cfg.teacher:
         raise ConfigError(f"{src}: method '{method_name}' needs a teacher (set 'teacher:' or pass --teacher CKPT)")
     if method_cls.needs_data and not cfg.data.path:
@@ -647,9 +645,7 @@ def _check_resumable(cfg: DistillConfig, state: dict[str, Any], ckpt_file: Path,
 
 def _bind_prepared(method: DistillMethod, modules: dict[str, nn.Module],
                    optimizers: dict[str, torch.optim.Optimizer]) -> None:
-    hook = getattr(method, "on_prepared", None)
-    if hook is not None:
-        hook(modules, optimizers)
+    method.on_prepared(modules, optimizers)
 
 
 def _grow(accelerator: Any, method: DistillMethod, student_w: nn.Module, it: int,
@@ -711,14 +707,9 @@ def _final_student(accelerator: Any, desc: Any, student_w: nn.Module, ema: Model
                    method: DistillMethod) -> Any:
     """The exported student: a copy of the (EMA) weights on CPU, with up-to-date hyper-parameters."""
     src = ema.module if ema is not None else _unwrap(accelerator, student_w)
-    pick = getattr(method, "final_module", None)  # e.g. PDD's EMA generalist (pdd.output: ema)
-    if pick is not None:
-        src = pick(src)
+    src = method.final_module(src)  # e.g. PDD's EMA generalist (pdd.output: ema)
     model = copy.deepcopy(src).cpu().eval()
-    hp = dict(desc.hyperparams)
-    hook = getattr(method, "student_hyperparams", None)
-    if hook is not None:
-        hp = hook(model, hp)
+    hp = method.student_hyperparams(model, dict(desc.hyperparams))
     final = copy.copy(desc)
     final.model = model
     final.hyperparams = hp

@@ -16,13 +16,13 @@ class ToyConfig(MethodConfig):
 
 
 @register_method
-class ToyMethod(DistillMethod):
+class ToyMethod(DistillMethod[ToyConfig]):
     name = "toy"
     Config = ToyConfig
     needs_teacher = True
 
     def train_step(self, batch: dict[str, torch.Tensor] | None, ctx: StepContext) -> dict[str, float]:
-        assert batch is not None and isinstance(self.cfg, ToyConfig)
+        assert batch is not None
         loss = self.cfg.w_teacher * F.l1_loss(ctx.student(batch["lr"]), ctx.teacher_forward(batch["lr"]))
         ctx.step(loss)
         return {"loss": float(loss.detach())}

@@ -133,7 +133,7 @@ def stage_blocks(final_blocks: int, inc_num: int) -> list[int]:
 
 
 @register_method
-class DataFreeMethod(DistillMethod):
+class DataFreeMethod(DistillMethod[DataFreeConfig]):
     name = "datafree"
     Config = DataFreeConfig
     needs_data = False

@@ -105,19 +105,19 @@ def load_matching(student: nn.Module, path: str) -> tuple[int, int]:
 
 
 @register_method
-class DUKD(DistillMethod):
+class DUKD(DistillMethod[DUKDConfig]):
     name = "dukd"
     Config = DUKDConfig
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, device: torch.device) -> None:
-        init = self.cfg.init_from  # type: ignore[attr-defined]
+        init = self.cfg.init_from
         if init:
             got, total = load_matching(student, init)
             log.info("dukd.init_from: loaded %d of %d student tensors from %s", got, total, init)
 
     def train_step(self, batch: dict[str, torch.Tensor] | None, ctx: StepContext) -> dict[str, float]:
         assert batch is not None
-        cfg: DUKDConfig = self.cfg  # type: ignore[assignment]
+        cfg = self.cfg
         x, y = batch["lr"], batch["hr"]
         s = ctx.scale
 

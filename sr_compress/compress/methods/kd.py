@@ -34,7 +34,7 @@ def output_kd_loss(sr: torch.Tensor, hr: torch.Tensor, t_sr: torch.Tensor, w_pix
 
 
 @register_method
-class KD(DistillMethod):
+class KD(DistillMethod[KDConfig]):
     name = "kd"
     Config = KDConfig
 
@@ -43,6 +43,6 @@ class KD(DistillMethod):
         x, y = batch["lr"], batch["hr"]
         t_sr = ctx.teacher_forward(x).float()
         sr = ctx.student(x)
-        loss, l_pix, l_kd = output_kd_loss(sr.float(), y, t_sr, self.cfg.w_pix, self.cfg.w_kd)  # type: ignore[attr-defined]
+        loss, l_pix, l_kd = output_kd_loss(sr.float(), y, t_sr, self.cfg.w_pix, self.cfg.w_kd)
         ctx.step(loss)
         return {"loss": float(loss.detach()), "l_pix": float(l_pix.detach()), "l_kd": float(l_kd.detach())}

@@ -209,7 +209,7 @@ class UNetDiscriminatorSN(nn.Module):
 # the method
 # ---------------------------------------------------------------------------------------------
 @register_method
-class PDD(DistillMethod):
+class PDD(DistillMethod[PDDConfig]):
     name = "pdd"
     Config = PDDConfig
     needs_data = True
@@ -218,7 +218,6 @@ class PDD(DistillMethod):
 
     def __init__(self, cfg: PDDConfig, scale: int) -> None:
         super().__init__(cfg, scale)
-        self.cfg: PDDConfig = cfg
         self.generalist: nn.Module | None = None
         self.phi: nn.Module | None = None
         self.disc: nn.Module | None = None

@@ -16,7 +16,7 @@ class ScratchConfig(MethodConfig):
 
 
 @register_method
-class Scratch(DistillMethod):
+class Scratch(DistillMethod[ScratchConfig]):
     name = "scratch"
     Config = ScratchConfig
     needs_teacher = False
@@ -25,6 +25,6 @@ class Scratch(DistillMethod):
         assert batch is not None
         sr = ctx.student(batch["lr"])
         l_pix = F.l1_loss(sr, batch["hr"])
-        loss = self.cfg.w_pix * l_pix  # type: ignore[attr-defined]
+        loss = self.cfg.w_pix * l_pix
         ctx.step(loss)
         return {"loss": float(loss.detach()), "l_pix": float(l_pix.detach())}
