@@ -22,18 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _results import RESULTS_DIR, machine_line, md_table, update_section
+
+from sr_compress.compress.engine import load_distill_config, run_distillation
+from sr_compress.config import parse_set
+from sr_compress.data.datasets import load_benchmark
+from sr_compress.evaluate.sr_eval import evaluate_model
+from sr_compress.models.load import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _results import RESULTS_DIR, machine_line, md_table, update_section  # noqa: E402
-
-from sr_compress.compress.engine import load_distill_config, run_distillation  # noqa: E402
-from sr_compress.config import parse_set  # noqa: E402
-from sr_compress.data.datasets import load_benchmark  # noqa: E402
-from sr_compress.evaluate.sr_eval import evaluate_model  # noqa: E402
-from sr_compress.models.load import load_model  # noqa: E402
 
 SETS = ["Set5", "Set14"]
 PAPER = {"bicubic": 28.43, "noise": 28.46, "datafree": 30.71, "with data": 31.17}

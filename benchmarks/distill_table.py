@@ -33,11 +33,10 @@ from typing import Any
 
 import torch
 import yaml
+from _results import machine_line, md_table, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
 
 DATA = Path(os.environ.get("SR_COMPRESS_SHARED_DATA") or ROOT.parent / "shared" / "data")
 TEACHER = DATA / "weights" / "RLFN" / "rlfn_x4.pth"

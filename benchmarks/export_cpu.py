@@ -27,11 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from _results import machine_line, md_table, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
 
 SHARED = Path(os.environ.get("SR_COMPRESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WEIGHTS = SHARED / "weights"

@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _results import machine_line, md_table, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
 
 SHARED = Path(os.environ.get("SR_COMPRESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = Path(os.environ.get("SR_EXPORT_BENCH_DIR", "/tmp/sr_export_ncnn"))

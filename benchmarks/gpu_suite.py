@@ -43,13 +43,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _results
 import numpy as np
+from _results import machine_line, md_table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks import _results  # noqa: E402
-from benchmarks._results import machine_line, md_table  # noqa: E402
 
 RECIPES = {m: ROOT / "configs" / "distill" / f"{m}_x4.yaml" for m in ("scratch", "kd", "dukd", "datafree")}
 SCALE = 4

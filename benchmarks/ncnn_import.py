@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from _results import machine_line, md_table, update_section
 
-from benchmarks._results import machine_line, md_table, update_section
 from sr_compress.data.io import read_uint8, to_tensor, to_uint8
 from sr_compress.metrics.sr import psnr
 from sr_compress.models.load import load_model
@@ -125,7 +125,7 @@ def main() -> None:
                          "to add --eval-json rows that finished later")
     args = ap.parse_args()
     if args.reuse:
-        from benchmarks._results import RESULTS_DIR
+        from _results import RESULTS_DIR
 
         saved = json.loads((RESULTS_DIR / "ncnn_import.json").read_text())
         args.threads, args.crop, args.realworld = saved["args"]["threads"], saved["args"]["crop"], saved["args"]["realworld"]

@@ -32,22 +32,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import machine_line, md_table, update_section
+
+from sr_compress.compress.engine import load_distill_config, run_distillation
+from sr_compress.compress.methods.pdd import color_correct
+from sr_compress.config import parse_set
+from sr_compress.data.degradations import FixedDegradation
+from sr_compress.data.imresize import imresize, modcrop
+from sr_compress.data.io import list_images, read_uint8, to_uint8, write_image
+from sr_compress.metrics.sr import evaluate_pair, rgb_to_y
+from sr_compress.models.load import load_model
+from sr_compress.models.students import STUDENT_FAMILIES, student_spec_for
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _results import machine_line, md_table, update_section  # noqa: E402
-
-from sr_compress.compress.engine import load_distill_config, run_distillation  # noqa: E402
-from sr_compress.compress.methods.pdd import color_correct  # noqa: E402
-from sr_compress.config import parse_set  # noqa: E402
-from sr_compress.data.degradations import FixedDegradation  # noqa: E402
-from sr_compress.data.imresize import imresize, modcrop  # noqa: E402
-from sr_compress.data.io import list_images, read_uint8, to_uint8, write_image  # noqa: E402
-from sr_compress.metrics.sr import evaluate_pair, rgb_to_y  # noqa: E402
-from sr_compress.models.load import load_model  # noqa: E402
-from sr_compress.models.students import STUDENT_FAMILIES, student_spec_for  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 T91 = DATA / "train" / "T91" / "HR"

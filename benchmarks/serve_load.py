@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import machine_line, md_table, update_section
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
 
 DEFAULT_CKPT = HERE.parent.parent / "shared" / "data" / "weights" / "RLFN" / "rlfn_x4.pth"
 

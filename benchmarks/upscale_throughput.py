@@ -23,10 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
+from _results import machine_line, md_table, update_section
 
 
 def _images(folder: Path, n: int, size: int) -> list[Path]:
@@ -142,7 +139,7 @@ def main() -> None:
     ap.add_argument("--no-throughput", action="store_true", help="keep the last throughput figures (JSON)")
     a = ap.parse_args()
     if a.no_throughput:
-        from benchmarks._results import RESULTS_DIR
+        from _results import RESULTS_DIR
 
         res = json.loads((RESULTS_DIR / "upscale_throughput.json").read_text())["throughput"]
     else:

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+# benchmark scripts import their siblings (_results, _common) as top-level modules, as they do when
+# run as `python benchmarks/X.py`; tests that import a script see the same names
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 @pytest.fixture(autouse=True)

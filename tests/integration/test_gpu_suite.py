@@ -8,12 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gpu_suite  # benchmarks/ is on sys.path (tests/conftest.py), as for a script run from there
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks import gpu_suite  # noqa: E402
 
 ROWS = {"scratch 1x", "scratch 2x", "kd 1x", "kd 2x", "dukd 1x", "datafree gan", "datafree frozen"}
 

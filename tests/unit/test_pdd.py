@@ -358,11 +358,7 @@ def test_official_random_resize_is_not_antialiased(mode: str) -> None:
 def test_pdd_table_seed_sweep_redraws_every_rng(monkeypatch, tmp_path) -> None:
     """benchmarks/pdd_table.py --seeds: each adaptation run sets pdd.seed with train.seed (φ and
     the synthetic data re-drawn) and keeps student.pth = S (G is read from the checkpoint)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import pdd_table
+    import pdd_table  # benchmarks/ is on sys.path (tests/conftest.py)
 
     seen = []
     monkeypatch.setattr(pdd_table, "run_distillation", lambda cfg, out, progress=False: seen.append(cfg))
