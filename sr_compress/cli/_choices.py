@@ -33,7 +33,7 @@ def methods() -> list[str]:
 
 
 def distillers() -> list[str]:
-    from ..compress.datadistill.common import list_distillers
+    from ..compress.datadistill.base import list_distillers
 
     return list_distillers()
 

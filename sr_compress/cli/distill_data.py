@@ -42,7 +42,8 @@ def command(method: str | None, config_path: Path | None, data: tuple[str, ...],
             candidates_per_image: int | None, seed: int | None,
             device: str, out: Path) -> None:
     """Distil HR images into IPC x CLASSES patches for `sr-compress distill --data OUT`."""
-    from ..compress.datadistill.common import DataDistillConfig, run_data_distillation
+    from ..compress.datadistill.config import DataDistillConfig
+    from ..compress.datadistill.run import run_data_distillation
 
     if config_path is not None:
         from ..recipes import resolve_recipe

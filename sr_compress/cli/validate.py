@@ -46,7 +46,8 @@ def command(directory: Path, data: tuple[str, ...], tile: int | None, overlap: i
     """Run every artifact in DIRECTORY and the PyTorch reference on --data; write validation.md/json."""
     import torch
 
-    from ..evaluate.validate import render_console, validate_export, write_worst_compare
+    from ..evaluate.compare import write_worst_compare
+    from ..evaluate.validate import render_console, validate_export
 
     if threads:
         torch.set_num_threads(threads)

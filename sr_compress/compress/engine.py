@@ -224,7 +224,7 @@ def _build_dataset(cfg: DistillConfig, method: DistillMethod) -> torch.utils.dat
         return DegradedPairDataset(cfg.data.path, cfg.scale, cfg.data.patch_size,
                                    make_pipeline(cfg.data.degradation, cfg.scale), augment=cfg.data.augment,
                                    seed=cfg.train.seed)
-    from .datadistill.common import distilled_training_set
+    from .datadistill.training_set import distilled_training_set
 
     # a `distill-data --out` folder: its images (bicubic LR) or its stored teacher labels
     ds = distilled_training_set(cfg.data.path, cfg.scale, cfg.data.patch_size, augment=cfg.data.augment)

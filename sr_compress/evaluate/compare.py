@@ -198,3 +198,38 @@ def write_compare_page(upscalers: list[tuple[str, Any]], data: str | Path, scale
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return len(items)
+
+
+COMPARE_PAGE = "validation_compare.html"
+
+
+def write_worst_compare(directory: str | Path, data: Sequence[str | Path], result: dict[str, Any],
+                        tile: int | None = None, max_images: int = 12) -> Path | None:
+    """The comparison page (bicubic, PyTorch reference, every artifact, HR) of the worst image's dataset.
+
+    The worst image's entry in ``validation.md``/``.json`` then links to its section of the page, so
+    the largest deviation can be looked at, not only read as a number. None if no artifact ran.
+    """
+    from ..data.datasets import dataset_name
+    from ..runtime.manifest import read_manifest
+    from .validate import json_default, render_markdown
+
+    worst = result.get("worst_image")
+    if not worst:
+        return None
+    manifest = read_manifest(directory)
+    root = manifest.root or Path(directory)
+    folder = next((p for p in data if dataset_name(p) == worst["dataset"]), None)
+    if folder is None:
+        return None
+    ran = {a["name"] for a in result["artifacts"]}  # skipped artifacts (missing runtime) stay off the page
+    specs = [f"{a.name}={root / a.path}" for a in manifest.artifacts if a.name in ran]
+    if manifest.reference and (root / manifest.reference["path"]).is_file():
+        specs.insert(0, f"pytorch={root / manifest.reference['path']}")
+    upscalers, _ = load_labelled(specs, manifest.scale, tile=tile)
+    out = root / COMPARE_PAGE
+    write_compare_page(upscalers, folder, manifest.scale, out, max_images)
+    worst["compare"] = f"{COMPARE_PAGE}#img-{worst['image']}"
+    (root / "validation.json").write_text(json.dumps(result, indent=2, default=json_default) + "\n")
+    (root / "validation.md").write_text(render_markdown(result))
+    return out

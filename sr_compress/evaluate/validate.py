@@ -144,46 +144,12 @@ def validate_export(
                                f"{worst['artifact']} {worst['dataset']}/{worst['image']}")
             result["worst_image"] = {k: worst[k] for k in ("artifact", "dataset", "image", "mean_abs")}
             result["worst_image"]["png"] = png.name
-        (root / "validation.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+        (root / "validation.json").write_text(json.dumps(result, indent=2, default=json_default) + "\n")
         (root / "validation.md").write_text(render_markdown(result))
     return result
 
 
-COMPARE_PAGE = "validation_compare.html"
-
-
-def write_worst_compare(directory: str | Path, data: Sequence[str | Path], result: dict[str, Any],
-                        tile: int | None = None, max_images: int = 12) -> Path | None:
-    """The comparison page (bicubic, PyTorch reference, every artifact, HR) of the worst image's dataset.
-
-    The worst image's entry in ``validation.md``/``.json`` then links to its section of the page, so
-    the largest deviation can be looked at, not only read as a number. None if no artifact ran.
-    """
-    from ..data.datasets import dataset_name
-    from .compare import load_labelled, write_compare_page
-
-    worst = result.get("worst_image")
-    if not worst:
-        return None
-    manifest = read_manifest(directory)
-    root = manifest.root or Path(directory)
-    folder = next((p for p in data if dataset_name(p) == worst["dataset"]), None)
-    if folder is None:
-        return None
-    ran = {a["name"] for a in result["artifacts"]}  # skipped artifacts (missing runtime) stay off the page
-    specs = [f"{a.name}={root / a.path}" for a in manifest.artifacts if a.name in ran]
-    if manifest.reference and (root / manifest.reference["path"]).is_file():
-        specs.insert(0, f"pytorch={root / manifest.reference['path']}")
-    upscalers, _ = load_labelled(specs, manifest.scale, tile=tile)
-    out = root / COMPARE_PAGE
-    write_compare_page(upscalers, folder, manifest.scale, out, max_images)
-    worst["compare"] = f"{COMPARE_PAGE}#img-{worst['image']}"
-    (root / "validation.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
-    (root / "validation.md").write_text(render_markdown(result))
-    return out
-
-
-def _json_default(v: Any) -> Any:
+def json_default(v: Any) -> Any:
     if isinstance(v, float) and math.isinf(v):
         return "inf"
     return str(v)

@@ -58,7 +58,8 @@ def teacher(cfg: PipelineConfig, train_data: list[str], eval_data: list[str], st
 
 
 def datadistill(cfg: PipelineConfig, teacher_ckpt: str, train_data: list[str], stage_dir: Path) -> dict[str, Any]:
-    from ..compress.datadistill.common import DataDistillConfig, run_data_distillation
+    from ..compress.datadistill.config import DataDistillConfig
+    from ..compress.datadistill.run import run_data_distillation
     from ..config import from_dict
 
     raw = {**cfg.datadistill.options, "method": cfg.datadistill.method, "data": train_data,

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .common import (
-    DatasetDistiller,
-    DistillContext,
-    Distilled,
-    allocate,
-    informative_subset,
-    kcenter_greedy,
-    register_distiller,
-)
+from .base import DatasetDistiller, DistillContext, Distilled, register_distiller
+from .clustering import allocate, kcenter_greedy
+from .pool import informative_subset
 
 
 @register_distiller

@@ -26,15 +26,9 @@ from tqdm import tqdm
 
 from ...data.imresize import imresize
 from . import augment
-from .common import (
-    DataDistillConfig,
-    DatasetDistiller,
-    DistillContext,
-    Distilled,
-    GSDDArgs,
-    allocate,
-    register_distiller,
-)
+from .base import DatasetDistiller, DistillContext, Distilled, register_distiller
+from .clustering import allocate
+from .config import DataDistillConfig, GSDDArgs
 
 
 class DMConvNet(nn.Module):

@@ -13,15 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .common import (
-    DatasetDistiller,
-    DistillContext,
-    Distilled,
-    allocate,
-    informative_subset,
-    kmeans,
-    register_distiller,
-)
+from .base import DatasetDistiller, DistillContext, Distilled, register_distiller
+from .clustering import allocate, kmeans
+from .pool import informative_subset
 
 
 def refine_toward(embed, x: torch.Tensor, centre: torch.Tensor, steps: int, lr: float,
