@@ -219,7 +219,8 @@ def _build_dataset(cfg: DistillConfig, method: DistillMethod) -> torch.utils.dat
     if ds is not None:
         return ds
     if cfg.data.degradation:
-        from ..data.degradations import DegradedPairDataset, make_pipeline
+        from ..data.degrade_pipelines import make_pipeline
+        from ..data.degraded_datasets import DegradedPairDataset
 
         return DegradedPairDataset(cfg.data.path, cfg.scale, cfg.data.patch_size,
                                    make_pipeline(cfg.data.degradation, cfg.scale), augment=cfg.data.augment,

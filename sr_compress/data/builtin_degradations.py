@@ -1,7 +1,12 @@
 """The built-in degradations, registered in the order the CLI lists them."""
 
 from .degradation_registry import DEGRADATIONS
-from .degradations import BicubicDegradation, FixedDegradation, RandomResizeDegradation, RealESRGANDegradation
+from .degrade_pipelines import (
+    BicubicDegradation,
+    FixedDegradation,
+    RandomResizeDegradation,
+    RealESRGANDegradation,
+)
 
 DEGRADATIONS.add("realesrgan", RealESRGANDegradation)  # Real-ESRGAN second-order random pipeline
 DEGRADATIONS.add("bicubic", BicubicDegradation)  # MATLAB bicubic ↓s

@@ -109,7 +109,7 @@ def test_kernel_families() -> None:
 
 
 def test_final_stage_order_is_random(monkeypatch) -> None:
-    from sr_compress.data import degradations as deg
+    from sr_compress.data import degrade_pipelines as deg  # where the pipeline looks the ops up
 
     calls: list[str] = []
     real_jpeg, real_resize = deg.jpeg, deg.resize

@@ -276,7 +276,8 @@ class PDD(DistillMethod[PDDConfig]):
         self.d_opt = optimizers.get("discriminator", self.d_opt)
 
     def make_dataset(self, data_cfg: Any, scale: int) -> torch.utils.data.Dataset:
-        from ...data.degradations import PDDDataset, make_pipeline
+        from ...data.degrade_pipelines import make_pipeline
+        from ...data.degraded_datasets import PDDDataset
 
         return PDDDataset(
             data_cfg.path,
