@@ -170,6 +170,22 @@ def _copy_of_teacher(teacher_desc: Any) -> Any:
     return desc
 
 
+INIT_SPEC = "init"  # student spec meaning "the network in cfg.init, architecture and weights" (--init)
+
+
+def _student_from_init(cfg: DistillConfig) -> Any:
+    from ..models.load import load_model
+
+    if not cfg.init:
+        raise ConfigError("student: init takes its network from init: give --init CKPT (e.g. a pruned checkpoint)")
+    desc = load_model(cfg.init, cfg.scale)
+    desc.model.train()
+    for p in desc.model.parameters():  # a frozen copy would silently train nothing
+        p.requires_grad_(True)
+    desc.source = f"init {cfg.init}"
+    return desc
+
+
 def _load_teacher(cfg: DistillConfig) -> Any:
     from ..models.load import load_model
 
@@ -351,7 +367,11 @@ def run_distillation(
     # ---- models
     method = build_method(cfg)
     teacher_desc = _load_teacher(cfg) if method.needs_teacher else None
-    student_desc = _copy_of_teacher(teacher_desc) if cfg.student == TEACHER_SPEC else build_student(cfg.student, cfg.scale)
+    if cfg.student == INIT_SPEC:  # the student IS the init file's network (e.g. a pruned teacher)
+        student_desc = _student_from_init(cfg)
+    else:
+        student_desc = _copy_of_teacher(teacher_desc) if cfg.student == TEACHER_SPEC \
+            else build_student(cfg.student, cfg.scale)
     if teacher_desc is not None and main:
         # summaries before any wrapping: params and MACs of the plain modules
         teacher_info = {**teacher_desc.summary(), "macs": _macs(teacher_desc, cfg.scale)}
@@ -359,7 +379,7 @@ def run_distillation(
         teacher_info = None
     student_info_initial = {**student_desc.summary(), "macs": _macs(student_desc, cfg.scale)} if main else None
 
-    if cfg.init and not resume:  # a resumed run loads its own weights below
+    if cfg.init and not resume and cfg.student != INIT_SPEC:  # a resumed run loads its own weights below
         _init_student(student_desc, cfg.init, cfg.scale)
     student = student_desc.model.to(device)
     teacher = teacher_desc.model.to(device) if teacher_desc is not None else None
