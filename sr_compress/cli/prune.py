@@ -14,8 +14,8 @@ import click
               help="Output directory (pruned.pth + prune.json).")
 @click.option("--macs", type=float, default=None, help="Keep this fraction of the MACs (e.g. 0.5).")
 @click.option("--channels", type=float, default=None, help="Keep this fraction of every prunable layer's channels.")
-@click.option("--importance", type=click.Choice(["l1", "l2", "taylor"]), default="l2", show_default=True,
-              help="Channel importance: weight magnitude, or first-order Taylor on a few batches.")
+@click.option("--importance", type=click.Choice(["l1", "l2", "taylor"]), default="taylor", show_default=True,
+              help="Channel importance: first-order Taylor on a few batches, or weight magnitude (ignores biases).")
 @click.option("--round-to", type=int, default=8, show_default=True, help="Channel counts are multiples of this.")
 @click.option("--ref-size", type=int, default=64, show_default=True, help="LR side at which MACs are counted.")
 @click.option("--scale", type=int, default=None, help="Expected scale of CHECKPOINT.")
