@@ -25,7 +25,6 @@ VERBS: dict[str, str] = {
     "info": "info",
     "pipeline": "pipeline",
     "prune": "prune",
-    "quantize": "quantize",
     "report": "report",
     "train": "train",
     "validate": "validate",

@@ -29,7 +29,7 @@ def importance_batches(folder: str | Path | None, scale: int, batches: int = 4, 
     out = []
     for _ in range(batches):
         lrs, hrs = [], []
-        for j in range(batch_size):
+        for _j in range(batch_size):
             lr, hr = pairs[int(rng.integers(len(pairs)))]
             y, x = (int(rng.integers(0, lr.shape[k] - patch + 1)) for k in (0, 1))
             lrs.append(lr[y:y + patch, x:x + patch])
