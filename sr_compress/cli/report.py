@@ -13,13 +13,15 @@ import click
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dataset", default=None, help="Dataset whose PSNR decides the front (default: the first, e.g. Set5).")
-def command(paths: tuple[str, ...], out: Path, dataset: str | None) -> None:
+@click.option("--macs-size", type=int, default=256, show_default=True,
+              help="LR side at which the MACs of evaluated checkpoints are counted (bench's default size).")
+def command(paths: tuple[str, ...], out: Path, dataset: str | None, macs_size: int) -> None:
     """Join validate/bench results of export DIRS and `eval --json` files into pareto.md/json/png."""
     from ..errors import UserInputError
     from ..evaluate.pareto import collect, datasets_of, pareto_front
     from ..evaluate.pareto_plot import markdown, plot
 
-    pts = collect(list(paths))
+    pts = collect(list(paths), macs_size=macs_size)
     sets = datasets_of(pts)
     ds = dataset or (sets[0] if sets else None)
     if ds is None or ds not in sets:

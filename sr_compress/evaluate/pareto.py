@@ -5,8 +5,8 @@ Inputs, per path given:
 * an export directory: ``validation.json`` (``sr-compress validate``) gives each artifact's PSNR
   per dataset and the PyTorch reference's; ``bench.json`` (``sr-compress bench --json
   DIR/bench.json``) gives its median latency at the first size, batch 1; MACs from ``bench.json``;
-* an ``sr-compress eval --json`` file (or a folder holding ``eval.json``): one point with PSNR and,
-  when its model has them, MACs -- no latency (bicubic, students not exported).
+* an ``sr-compress eval --json`` file (or a folder holding ``eval.json``): one point with PSNR and
+  the MACs of its checkpoint at ``macs_size``² LR (bench's default 256²) -- no latency.
 
 A point is on the Pareto front when no other point is at least as fast (or as cheap, for the MACs
 panel) AND at least as good on the chosen dataset, and strictly better in one of the two.
@@ -56,26 +56,32 @@ def points_from_export(root: Path) -> list[Point]:
     return pts
 
 
-def point_from_eval(path: Path, kind: str | None = None) -> Point:
+def point_from_eval(path: Path, kind: str | None = None, macs_size: int | None = 256) -> Point:
     data = json.loads(path.read_text())
     model = data.get("model", {})
     psnr = {r["dataset"]: float(r["psnr"]) for r in data.get("results", [])}
     name = str(model.get("arch") or model.get("model") or path.stem)
     is_bicubic = str(model.get("model", "")).lower() == "bicubic" or name == "bicubic"
     label = path.parent.name if path.name == "eval.json" else path.stem
-    return Point(f"{label} ({name})" if not is_bicubic else "bicubic", psnr, None, model.get("macs"),
+    macs = model.get("macs")
+    ckpt = Path(str(model.get("model", "")))
+    if macs is None and macs_size and not is_bicubic and ckpt.is_file():  # MACs of the evaluated checkpoint
+        from ..models.load import load_model
+
+        macs = load_model(ckpt).macs(macs_size, macs_size)
+    return Point(f"{label} ({name})" if not is_bicubic else "bicubic", psnr, None, macs,
                  kind or ("bicubic" if is_bicubic else "artifact"), str(path))
 
 
-def collect(paths: list[str | Path]) -> list[Point]:
+def collect(paths: list[str | Path], macs_size: int | None = 256) -> list[Point]:
     pts: list[Point] = []
     for p in map(Path, paths):
         if p.is_dir() and (p / "validation.json").is_file():
             pts += points_from_export(p)
         elif p.is_dir() and (p / "eval.json").is_file():
-            pts.append(point_from_eval(p / "eval.json"))
+            pts.append(point_from_eval(p / "eval.json", macs_size=macs_size))
         elif p.is_file() and p.suffix == ".json":
-            pts.append(point_from_eval(p))
+            pts.append(point_from_eval(p, macs_size=macs_size))
         else:
             raise UserInputError(f"{p}: give an export directory with validation.json (run `sr-compress validate`"
                                  " there), or an `sr-compress eval --json` file")

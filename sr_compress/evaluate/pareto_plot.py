@@ -37,7 +37,9 @@ def plot(pts: list[Point], dataset: str, path: Path) -> Path | None:
             if dataset not in p.psnr:
                 continue
             c = getattr(p, cost)
-            if c is None:  # bicubic / un-benchmarked: a horizontal reference line
+            if c is None:  # bicubic: a horizontal reference line; other un-measured points are left out
+                if p.kind != "bicubic":
+                    continue
                 ax.axhline(p.psnr[dataset], ls=":", color="gray")
                 ax.annotate(p.name, (0.01, p.psnr[dataset]), xycoords=("axes fraction", "data"), fontsize=7)
                 continue
