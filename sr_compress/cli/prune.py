@@ -43,8 +43,9 @@ def command(checkpoint: str, out: str, macs: float | None, channels: float | Non
                       ref_size=ref_size, batches=batches)
     if random_init:
         for m in res.desc.model.modules():
-            if m is not res.desc.model and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+            reset = getattr(m, "reset_parameters", None)
+            if m is not res.desc.model and callable(reset):
+                reset()
         res.record["random_init"] = True
     res.record["source"] = str(checkpoint)
     dest = Path(out)

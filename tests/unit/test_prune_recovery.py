@@ -30,4 +30,4 @@ def test_recovery_from_pruned_init_resumes_exactly(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     back = load_model(tmp_path / "full" / "student.pth")
     assert back.params == pruned.params_after < teacher.params
-    assert getattr(back.model, "sr_compress_pruned")["widths"] == pruned.record["widths"]
+    assert back.model.sr_compress_pruned["widths"] == pruned.record["widths"]

@@ -85,7 +85,7 @@ def _fixed_convs(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
 
 
 def _importance(kind: str) -> Any:
-    import torch_pruning as tp
+    import torch_pruning as tp  # type: ignore[import-untyped]
 
     if kind == "l1":
         return tp.importance.GroupMagnitudeImportance(p=1)
@@ -97,7 +97,7 @@ def _importance(kind: str) -> Any:
 
 
 def _prune_copy(model: nn.Module, ratio: float, kind: str, round_to: int, example: torch.Tensor) -> nn.Module:
-    import torch_pruning as tp
+    import torch_pruning as tp  # type: ignore[import-untyped]
 
     m = copy.deepcopy(model)
     for src, dst in zip(model.parameters(), m.parameters()):  # deepcopy drops .grad, which Taylor reads

@@ -23,9 +23,9 @@ class PrunedIMDModule(IMDModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (a1, b1), (a2, b2), (a3, b3) = self.splits
-        d1, r1 = torch.split(self.act(self.c1(x)), (a1, b1), dim=1)
-        d2, r2 = torch.split(self.act(self.c2(r1)), (a2, b2), dim=1)
-        d3, r3 = torch.split(self.act(self.c3(r2)), (a3, b3), dim=1)
+        d1, r1 = torch.split(self.act(self.c1(x)), [a1, b1], dim=1)
+        d2, r2 = torch.split(self.act(self.c2(r1)), [a2, b2], dim=1)
+        d3, r3 = torch.split(self.act(self.c3(r2)), [a3, b3], dim=1)
         out = torch.cat([d1, d2, d3, self.c4(r3)], dim=1)
         return self.c5(self.cca(out)) + x
 
@@ -39,7 +39,8 @@ def apply_fixups(model: nn.Module) -> nn.Module:
     """Re-derive the Python-side sizes of every block of ``model`` from its current layer shapes."""
     for m in model.modules():
         if isinstance(m, IMDModule):
+            splits = _imdn_splits(m)
             m.__class__ = PrunedIMDModule
-            m.splits = _imdn_splits(m)  # type: ignore[attr-defined]
-            m.distilled, m.remaining = m.splits[0]  # type: ignore[attr-defined]
+            m.splits = splits  # type: ignore[assignment]
+            m.distilled, m.remaining = splits[0]
     return model
