@@ -31,8 +31,8 @@ def use_eager_kernels() -> None:
     global _EAGER
     if _EAGER:
         return
-    from nncf.torch.quantization import extensions
-    from nncf.torch.quantization.reference import ReferenceBackendType, ReferenceQuantize
+    from nncf.torch.quantization import extensions  # type: ignore[import-untyped]
+    from nncf.torch.quantization.reference import ReferenceBackendType, ReferenceQuantize  # type: ignore[import-untyped]
 
     ref = ReferenceQuantize(ReferenceBackendType.TORCH)
 
