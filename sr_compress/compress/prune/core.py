@@ -176,12 +176,17 @@ def _search(model: nn.Module, target: float, kind: str, round_to: int, example: 
     monotonic in the ratio.
     """
     best: tuple[float, nn.Module, int] | None = None
+    under = 0
     for step in range(1, 18):
         ratio = step * 0.05
         m = _prune_copy(model, ratio, kind, round_to, example)
         macs = count_macs(m, example.shape)
-        if macs <= target * base_macs and (best is None or macs > best[2]):
-            best = (ratio, m, macs)
+        if macs <= target * base_macs:
+            under += 1
+            if best is None or macs > best[2]:
+                best = (ratio, m, macs)
+            if under >= 3:  # MACs only keep falling, up to rounding wobbles: stop searching
+                break
     if best is None:
         raise UserInputError(f"--macs {target}: unreachable with uniform per-layer pruning up to 85% "
                              f"(and --round-to {round_to}); choose a larger fraction or a smaller --round-to")
