@@ -26,6 +26,8 @@ VERBS: dict[str, str] = {
     "gate": "gate",
     "info": "info",
     "pipeline": "pipeline",
+    "prune": "prune",
+    "report": "report",
     "train": "train",
     "upscale": "upscale",
     "validate": "validate",

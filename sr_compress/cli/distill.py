@@ -37,6 +37,8 @@ def _method_name(method: str | None, config: str | None) -> str:
               help="Recipe YAML or shipped recipe name (e.g. dukd_x4); every flag below overrides it.")
 @click.option("--teacher", "-t", default=None, help="Teacher checkpoint path or zoo name.")
 @click.option("--student", "-s", default=None, help="Student spec, e.g. edsr:c32b4, rlfn:c32b4, srvgg:c32b8, or 'teacher' (a trainable copy of it; PDD's default).")
+@click.option("--init", "init", default=None,
+              help="Start from this checkpoint; without --student it IS the student (e.g. a pruned network).")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (2, 3, 4).")
 @click.option("--data", "-d", multiple=True, help="Training HR folder(s); repeat or comma-separate.")
 @click.option("--val", multiple=True, help="Validation benchmark folder(s) (HR + LR_bicubic layout or HR only).")
@@ -61,7 +63,8 @@ def _method_name(method: str | None, config: str | None) -> str:
               help="Any other config value, dotted (repeatable): --set dukd.q=0.5 --set train.gamma=0.5")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def command(method: str | None, config: str | None, teacher: str | None, student: str | None, scale: int | None,
+def command(method: str | None, config: str | None, teacher: str | None, student: str | None, init: str | None,
+            scale: int | None,
             data: tuple[str, ...], val: tuple[str, ...], real_lr: tuple[str, ...], out: str | None,
             iterations: int | None, batch_size: int | None, patch_size: int | None, lr: float | None,
             seed: int | None, ema: float | None, scheduler: str | None, clip_grad: float | None,
@@ -81,7 +84,8 @@ def command(method: str | None, config: str | None, teacher: str | None, student
     overrides: dict[str, Any] = {
         "method": method,
         "teacher": teacher,
-        "student": student,
+        "student": student or ("init" if init else None),
+        "init": init,
         "scale": scale,
         "data.path": _split_paths(data),
         "data.val": _split_paths(val),

@@ -32,6 +32,9 @@ def command(checkpoint: str, scale: int | None, size: int, as_json: bool) -> Non
     pad_h, pad_w = desc.size_requirements.padding_for(size, size)
     info["macs"] = desc.macs(size + pad_h, size + pad_w)
     info["macs_input"] = [size + pad_h, size + pad_w]
+    pruned = getattr(desc.model, "sr_compress_pruned", None)  # compress/prune: widths before/after
+    if isinstance(pruned, dict):
+        info["pruned"] = pruned
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -52,3 +55,8 @@ def command(checkpoint: str, scale: int | None, size: int, as_json: bool) -> Non
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         click.echo(f"{k:<{width}}  {v}")
+    if isinstance(pruned, dict):
+        from ..compress.prune.report import pruned_lines
+
+        for line in pruned_lines(pruned):
+            click.echo(line)

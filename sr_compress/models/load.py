@@ -319,6 +319,10 @@ def descriptor_from_state_dict(sd: dict[str, torch.Tensor], scale: int | None = 
         except (TypeError, ValueError, KeyError) as err:
             raise CheckpointError(f"{source}: cannot rebuild {spec.name} from its stored hyper-parameters "
                                   f"{hp}: {_first_line(err)}") from None
+        if isinstance(meta.get("pruned"), Mapping):  # a pruned network: re-shape to its stored widths
+            from .pruned import apply_record
+
+            apply_record(model, dict(meta["pruned"]), source)
         _load_weights(model, sd, spec.name, source)
         found = _apply_scale(model, hp, found, scale, spec.name, source, scale_hint, known=bool(found))
         return make_descriptor(spec, model.eval(), hp, found, source, sha256)
@@ -399,6 +403,9 @@ def save_model(desc: ModelDescriptor, path: str | Path) -> Path:
         "sr_compress": {"arch": desc.arch, "scale": int(desc.scale), "format": FORMAT_VERSION,
                         "hyperparams": _json_safe(hp, desc.arch)},
     }
+    pruned = getattr(desc.model, "sr_compress_pruned", None)  # widths of a pruned network (compress/prune)
+    if isinstance(pruned, dict):
+        payload["sr_compress"]["pruned"] = _json_safe(pruned, desc.arch)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
