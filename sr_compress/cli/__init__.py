@@ -26,6 +26,7 @@ VERBS: dict[str, str] = {
     "gate": "gate",
     "info": "info",
     "pipeline": "pipeline",
+    "quantize": "quantize",
     "train": "train",
     "upscale": "upscale",
     "validate": "validate",

@@ -59,6 +59,8 @@ class Manifest:
     tile_hint: int | None = None
     # the exact PyTorch weights saved beside the artifacts ({"path", "sha256"}), if any
     reference: dict[str, Any] | None = None
+    # how the artifacts were made beyond a plain export (e.g. {"method": "qat", ...}); empty if plain
+    provenance: dict[str, Any] = field(default_factory=dict)
     artifacts: list[ArtifactEntry] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=tool_versions)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
