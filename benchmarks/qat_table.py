@@ -98,7 +98,7 @@ def main() -> None:
     for name, d in dirs.items():
         step(work, f"bench_{name}", work / f"bench_{name}.json",
              ["bench", str(d), "--size", "128x128", "--batch", "1", "--runs", "10", "--threads", "2",
-              "--no-compile", "--json", str(work / f"bench_{name}.json")], cpu)
+              "--no-compile", "--artifact", "openvino-int8", "--json", str(work / f"bench_{name}.json")], cpu)
     cpu_file.write_text(json.dumps(cpu, indent=2))
     report(work, dirs, cpu, args)
 
@@ -107,42 +107,46 @@ def _bench_ms(work: Path, name: str, artifact: str) -> float | None:
     p = work / f"bench_{name}.json"
     if not p.exists():
         return None
-    text = json.dumps(json.loads(p.read_text()))
-    rows = json.loads(p.read_text())
-    rows = rows.get("results", rows) if isinstance(rows, dict) else rows
-    for r in rows if isinstance(rows, list) else []:
-        if isinstance(r, dict) and r.get("artifact", r.get("name")) == artifact:
-            for k in ("latency_ms", "median_ms", "mean_ms", "ms"):
-                if k in r:
-                    return float(r[k])
-    return None if text else None
+    for r in json.loads(p.read_text()).get("rows", []):
+        if r.get("target") == artifact and "median_ms" in r:
+            return round(float(r["median_ms"]), 1)
+    return None
+
+
+LABELS = {"ptq": "plain PTQ (NNCF, 64 default-image patches)", "qat_t91": "QAT, T91 patches",
+          "qat_default": "QAT, embedded default images only"}
+STEP = {"ptq": "export_ptq", "qat_t91": "qat_t91", "qat_default": "qat_default"}
 
 
 def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argparse.Namespace) -> None:
     rows: list[list[Any]] = []
     data: dict[str, Any] = {"cpu_s": cpu, "iterations": args.iterations, "batch_size": args.batch_size}
-    labels = {"ptq": "plain PTQ (NNCF, 64 default-image patches)", "qat_t91": "QAT, T91 patches",
-              "qat_default": "QAT, embedded default images only"}
-    ref_done = False
     for name, d in dirs.items():
         v = validation(d)
-        data[name] = v
-        for art in v.get("artifacts", []):
-            aname = art.get("artifact") or art.get("name")
-            sets = art.get("datasets", art.get("results", {}))
-            if not ref_done and "reference" in v:
-                ref_done = True
-            for bname, r in (sets.items() if isinstance(sets, dict) else []):
-                rows.append([labels[name], aname, bname, r.get("psnr"), r.get("drop_db", r.get("drop")),
-                             _bench_ms(work, name, aname), cpu.get(f"qat_{name[4:]}" if name != "ptq" else
-                                                                  "export_ptq")])
-    md = (f"{machine_line()}\n\nRLFN x4 ({args.weights}), Set5 + Set14 x4, PSNR-Y dB (validate), drop vs the "
-          f"PyTorch FP32 reference; QAT {args.iterations} iterations x batch {args.batch_size} of 48x48 LR, "
-          "L1 to the FP32 outputs, weights lr 3e-5, quantizer lr 1e-2, input range fixed to [0, 1]. "
-          "Latency: `sr-compress bench` LR 128x128 batch 1, 2 threads, one process per export dir. "
-          "CPU s = the step that made the artifact.\n\nCommand: `PYTHONPATH=$PWD /work/main/.venv/bin/python "
-          f"benchmarks/qat_table.py --iterations {args.iterations}`\n\n")
-    md += md_table(["model", "artifact", "set", "PSNR", "drop dB", "latency ms", "CPU s"], rows)
+        if name == "ptq":
+            for ds, r in v["reference"].items():
+                rows.append(["FP32 (PyTorch reference)", "pytorch", ds, r["psnr"], 0.0, None, None])
+        for art in v["artifacts"]:
+            for ds, r in art["datasets"].items():
+                rows.append([LABELS[name], art["name"], ds, r["psnr"], r["drop_db"], _bench_ms(work, name, art["name"]),
+                             cpu.get(STEP[name])])
+        data[name] = {"reference": {k: {"psnr": x["psnr"], "ssim": x["ssim"]} for k, x in v["reference"].items()},
+                      "artifacts": [{"name": a["name"], "datasets": {k: {kk: x[kk] for kk in ("psnr", "ssim", "drop_db",
+                                                                                            "psnr_vs_ref")}
+                                                                    for k, x in a["datasets"].items()}}
+                                    for a in v["artifacts"]]}
+        m = json.loads((d / "manifest.json").read_text())
+        data[name]["vs_fake_quant_psnr_db"] = {a["name"]: a["settings"].get("vs_fake_quant_psnr_db")
+                                               for a in m["artifacts"]}
+    md = (f"{machine_line()}\n\nRLFN x4 (`{Path(args.weights).name}`), Set5 + Set14 x4, PSNR-Y dB from "
+          "`sr-compress validate`, drop vs the PyTorch FP32 reference. QAT: "
+          f"{args.iterations} iterations x batch {args.batch_size} of 48x48 LR patches, L1 to the FP32 outputs, "
+          "weights lr 3e-5, quantizer lr 1e-2 (cosine), input quantizer initialised to the exact pixel range. "
+          "Latency: `sr-compress bench` LR 128x128 batch 1, 2 threads, median of 10, one process per export "
+          "directory, on a heavily shared 2-core machine. CPU s: the step that made the artifact (PTQ export; "
+          "QAT = calibration + training + export), user+sys.\n\nCommand: `PYTHONPATH=$PWD "
+          f"/work/main/.venv/bin/python benchmarks/qat_table.py --iterations {args.iterations}`\n\n")
+    md += md_table(["model", "artifact", "set", "PSNR-Y", "drop dB", "latency ms", "CPU s"], rows)
     update_section("qat_table", md, data)
     print(md)
 

@@ -111,7 +111,7 @@ def check_trainable(model: nn.Module) -> None:
                           "train only the quantizer scales: pass a trainable copy (qat.trainable_copy)")
 
 
-def quantizers(model: nn.Module) -> dict[str, nn.Module]:
+def quantizers(model: nn.Module) -> dict[str, Any]:
     """NNCF quantizer modules of a wrapped model by hook name, in graph order."""
     from nncf.torch.function_hook.wrapper import get_hook_storage
 

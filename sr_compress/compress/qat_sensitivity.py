@@ -51,14 +51,14 @@ def sensitivity_table(desc: ModelDescriptor, opts: QATOptions) -> list[dict[str,
         refs = [fp32(x).numpy() for x in images]
     q = wrap(fp32, calibration(desc, opts), opts.fixed_input_range).eval()
     base = _psnr(q, images, refs)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, mod in quantizers(q).items():
         mod.disable_quantization()
         db = _psnr(q, images, refs)
         mod.enable_quantization()
         rows.append({"quantizer": name, "psnr_float": round(db, 3), "gain_db": round(db - base, 3),
                      "all_int8_psnr": round(base, 3)})
-    rows.sort(key=lambda r: -r["gain_db"])
+    rows.sort(key=lambda r: -float(r["gain_db"]))
     return rows
 
 

@@ -17,7 +17,7 @@ pytest.importorskip("nncf")
 pytest.importorskip("openvino")
 pytest.importorskip("onnxruntime")
 
-from sr_compress.compress.checkpoint import load_checkpoint, list_checkpoints  # noqa: E402
+from sr_compress.compress.checkpoint import list_checkpoints, load_checkpoint  # noqa: E402
 from sr_compress.compress.qat import QATOptions, check_trainable, quantizers, run_qat  # noqa: E402
 from sr_compress.errors import ConfigError  # noqa: E402
 from sr_compress.models.load import save_model  # noqa: E402
@@ -107,7 +107,13 @@ def test_resume_is_exact_and_checkpoints_are_plain_data(tiny: tuple[object, Path
 
 
 def test_export_ir_and_qdq_match_fake_quant(tiny: tuple[object, Path], trained: object, tmp_path: Path) -> None:
-    from sr_compress.compress.qat_export import count_ops_ir, count_ops_onnx, export_qat, probe_image, run_artifact
+    from sr_compress.compress.qat_export import (
+        count_ops_ir,
+        count_ops_onnx,
+        export_qat,
+        probe_image,
+        run_artifact,
+    )
     from sr_compress.export.manifest import read_manifest
 
     desc, _ = tiny
@@ -143,3 +149,14 @@ def test_bad_input_is_one_line_exit_2(tiny: tuple[object, Path], tmp_path: Path,
     assert run_cli(cli, argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_sensitivity_table_ranks_every_quantizer(tiny: tuple[object, Path], trained: object) -> None:
+    from sr_compress.compress.qat_sensitivity import format_table, sensitivity_table
+
+    desc, _ = tiny
+    rows = sensitivity_table(desc, _opts())
+    assert {r["quantizer"] for r in rows} == set(quantizers(trained.model))
+    gains = [r["gain_db"] for r in rows]
+    assert gains == sorted(gains, reverse=True)
+    assert rows[0]["quantizer"] in format_table(rows)
