@@ -100,7 +100,35 @@ def main() -> None:
              ["bench", str(d), "--size", "128x128", "--batch", "1", "--runs", "10", "--threads", "2",
               "--no-compile", "--artifact", "openvino-int8", "--json", str(work / f"bench_{name}.json")], cpu)
     cpu_file.write_text(json.dumps(cpu, indent=2))
-    report(work, dirs, cpu, args)
+    fq_file = work / "fake_quant.json"
+    fq = json.loads(fq_file.read_text()) if fq_file.exists() else {}
+    for name in ("qat_t91", "qat_default"):
+        if name not in fq:
+            fq[name] = fake_quant_psnr(args.weights, work / name, bench)
+            fq_file.write_text(json.dumps(fq, indent=2))
+    report(work, dirs, cpu, args, fq)
+
+
+def fake_quant_psnr(weights: str, run_dir: Path, sets: list[str]) -> dict[str, float]:
+    """Set PSNR-Y of the fake-quant PyTorch model (what the exported IR/QDQ must reproduce)."""
+    import copy
+
+    import torch
+
+    from sr_compress.compress.qat import load_qat
+    from sr_compress.data.datasets import load_benchmark
+    from sr_compress.evaluate.sr_eval import evaluate_model, torch_upscale_fn
+    from sr_compress.models.load import load_model
+
+    torch.set_num_threads(2)
+    desc = load_model(weights)
+    view = copy.copy(desc)
+    view.model = load_qat(run_dir / "qat.pth", load_model(weights))
+    out = {}
+    for p in sets:
+        b = load_benchmark(p, desc.scale)
+        out[b.name] = float(evaluate_model(torch_upscale_fn(view), b, desc.scale, progress=False)["psnr"])
+    return out
 
 
 def _bench_ms(work: Path, name: str, artifact: str) -> float | None:
@@ -118,14 +146,18 @@ LABELS = {"ptq": "plain PTQ (NNCF, 64 default-image patches)", "qat_t91": "QAT, 
 STEP = {"ptq": "export_ptq", "qat_t91": "qat_t91", "qat_default": "qat_default"}
 
 
-def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argparse.Namespace) -> None:
+def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argparse.Namespace,
+           fq: dict[str, dict[str, float]]) -> None:
     rows: list[list[Any]] = []
-    data: dict[str, Any] = {"cpu_s": cpu, "iterations": args.iterations, "batch_size": args.batch_size}
+    data: dict[str, Any] = {"cpu_s": cpu, "iterations": args.iterations, "batch_size": args.batch_size,
+                            "fake_quant_psnr": fq}
     for name, d in dirs.items():
         v = validation(d)
         if name == "ptq":
             for ds, r in v["reference"].items():
                 rows.append(["FP32 (PyTorch reference)", "pytorch", ds, r["psnr"], 0.0, None, None])
+        for ds, db in fq.get(name, {}).items():
+            rows.append([LABELS[name], "fake-quant PyTorch", ds, db, v["reference"][ds]["psnr"] - db, None, None])
         for art in v["artifacts"]:
             for ds, r in art["datasets"].items():
                 rows.append([LABELS[name], art["name"], ds, r["psnr"], r["drop_db"], _bench_ms(work, name, art["name"]),
