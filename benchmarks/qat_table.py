@@ -179,6 +179,11 @@ def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argpa
           "QAT = calibration + training + export), user+sys.\n\nCommand: `PYTHONPATH=$PWD "
           f"/work/main/.venv/bin/python benchmarks/qat_table.py --iterations {args.iterations}`\n\n")
     md += md_table(["model", "artifact", "set", "PSNR-Y", "drop dB", "latency ms", "CPU s"], rows)
+    md += ("\n\nRead with care: the three `bench` runs happened minutes apart on a machine shared by 8 engineers "
+           "(load average 7-9 on 2 cores); their latencies differ 3-6x for artifacts of the same kind, so they do "
+           "not measure QAT vs PTQ speed (both are the same INT8 graph shape; rerun the bench steps on a quiet "
+           "machine). Exported artifacts vs their own fake-quant PyTorch model: see `vs_fake_quant_psnr_db` in "
+           "the JSON and the gap between the fake-quant and openvino-int8 rows.\n")
     update_section("qat_table", md, data)
     print(md)
 
