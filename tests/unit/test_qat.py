@@ -160,3 +160,11 @@ def test_sensitivity_table_ranks_every_quantizer(tiny: tuple[object, Path], trai
     gains = [r["gain_db"] for r in rows]
     assert gains == sorted(gains, reverse=True)
     assert rows[0]["quantizer"] in format_table(rows)
+
+
+def test_trained_ranges_stay_deployable(trained: object) -> None:
+    for name, q in quantizers(trained.model).items():
+        if hasattr(q, "input_low"):
+            assert float(q.input_low.max()) <= 0.0 <= float((q.input_low + q.input_range).min()), name
+        else:
+            assert float(q.scale.min()) > 0, name
