@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "info": "info",
     "pipeline": "pipeline",
     "prune": "prune",
+    "quantize": "quantize",
     "report": "report",
     "train": "train",
     "upscale": "upscale",

@@ -1,78 +1,390 @@
-"""INT8 fake-quantization of a PyTorch model with NNCF, and its OpenVINO INT8 IR (groundwork for QAT).
+"""INT8 quantization-aware training (QAT) with NNCF, distilled from the FP32 model itself.
 
-Status: the building blocks of ``sr-compress quantize --qat`` -- the fake-quant model NNCF
-inserts (``nncf.quantize`` on calibration patches; trainable quantizer scales) and its export to
-an OpenVINO IR whose fidelity to the fake-quant model is measured, not assumed. Fine-tuning it
-through the distillation engine and the CLI verb are not written yet (see docs/compression.md).
+``nncf.quantize`` inserts fake-quantizers into a trainable copy of the model (calibrated on LR
+patches); the copy is then fine-tuned with L1 to the FP32 model's outputs — the labels come from
+the FP32 model, so no ground truth is needed and the embedded default photographs suffice.
+Weights and quantizer parameters get separate learning rates (weights move little, scales a lot).
 
-NNCF's PyTorch quantizers call a C++ extension that NNCF JIT-compiles on first use; on a small
-shared machine the build overruns NNCF's 60 s load timeout, and NNCF's own fallback wraps its
-reference kernels in ``torch.compile`` (minutes of recompiles). ``use_eager_kernels`` points NNCF
-at the same reference kernels, uncompiled: no compiler needed, deterministic, and fast enough for
-SR-sized models.
+Checkpoints hold plain data only (``weights_only=True`` loads them): the wrapped model's state
+dict plus NNCF's JSON-able placement config (``nncf.torch.get_config``); resume rebuilds the
+wrapping from that config with ``nncf.torch.load_from_config`` (import paths restricted to
+``nncf.*``) on a fresh FP32 copy, so no NNCF object is ever unpickled. Every iteration reseeds
+from ``(seed, iteration)`` and the data order comes from :mod:`.sampling`, so a resumed run is
+bit-identical to an uninterrupted one.
+
+This loop is small and local rather than ``engine.run_distillation`` because the engine builds
+its own student and one optimizer group; QAT needs a pre-built (wrapped) student and two groups.
+It reuses the engine's parts: sampling, checkpoint files, LR schedule, report layout.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..compat import require
+from ..errors import CheckpointError, ConfigError, UserInputError
+from ..models.registry import ModelDescriptor
+from .checkpoint import checkpoint_path, latest_checkpoint, load_latest, prune, rng_state, save_atomic
+from .sampling import derive_seed, make_loader, seed_all
+from .schedule import LRSchedule
 
-_EAGER = False
+log = logging.getLogger(__name__)
+
+QAT_FILE = "qat.pth"
+KEEP_CHECKPOINTS = 2
 
 
-def use_eager_kernels() -> None:
-    """Make NNCF's CPU quantize/dequantize functions its eager PyTorch reference (idempotent)."""
-    global _EAGER
-    if _EAGER:
-        return
-    from nncf.torch.quantization import extensions  # type: ignore[import-untyped]
-    from nncf.torch.quantization.reference import ReferenceBackendType, ReferenceQuantize  # type: ignore[import-untyped]
+@dataclass
+class QATOptions:
+    iterations: int = 200
+    batch_size: int = 8
+    patch_size: int = 48
+    lr: float = 3e-5  # weights
+    scale_lr: float = 1e-2  # quantizer ranges
+    seed: int = 0
+    calib_count: int = 32
+    checkpoint_every: int = 50
+    data: list[str] = field(default_factory=list)  # HR folders; empty: the embedded default images
+    fixed_input_range: bool = True  # the input quantizer spans exactly [0, 1] (pixels), not its calibration
+    keep_float: list[str] = field(default_factory=list)  # quantizer names left disabled (float)
 
-    ref = ReferenceQuantize(ReferenceBackendType.TORCH)
+    def check(self) -> None:
+        for name in ("iterations", "batch_size", "calib_count", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.patch_size < 8:
+            raise UserInputError(f"--patch-size must be >= 8, got {self.patch_size}")
+        if self.lr < 0 or self.scale_lr < 0:
+            raise UserInputError("--lr and --scale-lr must be >= 0")
+        for d in self.data:
+            if not Path(d).is_dir():
+                raise UserInputError(f"--data {d}: not a folder of images")
+
+
+# --------------------------------------------------------------------------- NNCF plumbing
+
+
+def use_reference_kernels() -> None:
+    """Run NNCF's fake-quantizers with its torch-native functions, eagerly.
+
+    NNCF's C++ extension is compiled on first use (minutes on a small CPU) under a shared lock
+    that a killed build leaves behind, after which every process times out; its fallback wraps
+    the same functions in ``torch.compile``, which recompiles per shape (a minute per new patch
+    size here). The eager functions are what both of those compute.
+    """
+    from nncf.torch.quantization import extensions as ext
+    from nncf.torch.quantization.reference import torch_executor
 
     class _Eager:
-        Quantize_forward = staticmethod(ref.forward)
-        Quantize_backward = staticmethod(ref.backward)
+        Quantize_forward = staticmethod(torch_executor.forward)
+        Quantize_backward = staticmethod(torch_executor.backward)
 
-    extensions.QuantizedFunctionsCPU._loaded_namespace = _Eager
-    _EAGER = True
+    if ext.QuantizedFunctionsCPU._loaded_namespace is None:
+        ext.QuantizedFunctionsCPU._loaded_namespace = _Eager
 
 
-def fake_quantize(model: nn.Module, patches: list[np.ndarray], subset_size: int | None = None) -> nn.Module:
-    """NNCF INT8 fake-quant copy of ``model`` calibrated on ``patches`` ((1, 3, h, w) float32 in [0, 1])."""
-    nncf = require("nncf", "openvino", "nncf")
-    use_eager_kernels()
-    data = [torch.from_numpy(np.ascontiguousarray(p)) for p in patches]
-    import copy
-
-    src = copy.deepcopy(model).cpu().eval()
-    for p in src.parameters():  # NNCF trains only the scales of a frozen copy, silently
+def trainable_copy(model: nn.Module) -> nn.Module:
+    """A deep copy whose parameters all train (NNCF would otherwise silently train only the scales)."""
+    student = copy.deepcopy(model)
+    for p in student.parameters():
         p.requires_grad_(True)
-    return nncf.quantize(src, nncf.Dataset(data), subset_size=subset_size or len(data))  # type: ignore[no-any-return]
+    student.train()
+    return student
 
 
-def export_openvino(qmodel: nn.Module, example: torch.Tensor, xml_path: str | Path) -> Any:
-    """Convert the fake-quant model to an OpenVINO IR (FakeQuantize ops -> INT8 kernels at run time)."""
-    ov = require("openvino", "openvino", "openvino")
-    xml_path = Path(xml_path)
-    xml_path.parent.mkdir(parents=True, exist_ok=True)
+def check_trainable(model: nn.Module) -> None:
+    """Refuse a model whose weights are frozen: QAT would tune the quantizer scales only."""
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad and "__nncf_hooks" not in n]
+    if frozen:
+        raise ConfigError(f"QAT student has {len(frozen)} frozen parameter(s) (e.g. {frozen[0]}); NNCF would "
+                          "train only the quantizer scales: pass a trainable copy (qat.trainable_copy)")
+
+
+def quantizers(model: nn.Module) -> dict[str, Any]:
+    """NNCF quantizer modules of a wrapped model by hook name, in graph order."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+
+    return {name: mod for name, mod in get_hook_storage(model).named_hooks()}
+
+
+def _first_activation_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[str | None, list[torch.Tensor]]:
+    """The first quantizer a forward pass hits on an activation (not a weight) and what it saw for each x."""
+    qs = quantizers(model)
+    seen: dict[str, list[torch.Tensor]] = {}
+    order: list[str] = []
+
+    def hook(name: str) -> Any:
+        def fn(_mod: nn.Module, args: tuple[Any, ...]) -> None:
+            if not isinstance(args[0], nn.Parameter):
+                if name not in seen:
+                    order.append(name)
+                seen.setdefault(name, []).append(args[0].detach().clone())
+        return fn
+
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in qs.items()]
+    try:
+        with torch.no_grad():
+            for x in xs:
+                model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return (order[0], seen[order[0]]) if order else (None, [])
+
+
+def fix_input_range(model: nn.Module, channels: int = 3, size: int = 48) -> str | None:
+    """Give the quantizer on the (pixel-wise scaled) input the exact range of pixels [0, 1].
+
+    Calibration sets it from the patches it saw (the issue's probe: 239/255, so brighter pixels
+    clip). The first activation quantizer is fixed only when it sees a pointwise function of the
+    pixels (constant images stay constant there, e.g. RLFN's ``x * 255`` or a mean shift): its
+    range is then the span of what black and white images give it.
+    """
+    was = model.training
+    model.eval()
+    xs = [torch.full((1, channels, size, size), v) for v in (0.0, 1.0)]
+    name, seen = _first_activation_inputs(model, xs)
+    model.train(was)
+    if name is None or any(float(t.max() - t.min()) > 1e-6 for t in seen):
+        return None
+    q = quantizers(model)[name]
+    if not (hasattr(q, "input_low") and hasattr(q, "input_range")):
+        return None
+    lo = min(float(t.min()) for t in seen)
+    hi = max(float(t.max()) for t in seen)
     with torch.no_grad():
-        ov_model = ov.convert_model(qmodel.eval(), example_input=example)
-    ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
-    return ov_model
+        q.input_low.fill_(lo)
+        q.input_range.fill_(hi - lo)
+    return name
 
 
-def ir_op_types(ov_model: Any) -> set[str]:
-    return {op.get_type_name() for op in ov_model.get_ops()}
+def set_float(model: nn.Module, names: Sequence[str]) -> None:
+    """Disable (keep in float) the named quantizers; unknown names are an error naming the choices."""
+    qs = quantizers(model)
+    for n in names:
+        if n not in qs:
+            raise UserInputError(f"--keep-float: no quantizer {n!r} (see --sensitivity for the names)")
+        qs[n].disable_quantization()
 
 
-def fidelity_db(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) between two [0, 1] outputs (clipped); inf when identical."""
+def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True) -> nn.Module:
+    """``nncf.quantize`` a trainable copy of ``model`` calibrated on ``calib`` (fake-quant, trainable)."""
+    import nncf
+
+    use_reference_kernels()
+    student = trainable_copy(model).eval()
+    q = nncf.quantize(student, nncf.Dataset(calib), subset_size=len(calib),
+                      preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+    if fixed_input_range:
+        fix_input_range(q)
+    _train_all(q)
+    return q
+
+
+def _train_all(model: nn.Module) -> None:
+    # NNCF registers its integer bookkeeping (bit width, signedness) as frozen parameters too
+    for p in model.parameters():
+        if p.is_floating_point():
+            p.requires_grad_(True)
+
+
+def rebuild(model: nn.Module, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+    """The wrapped model of a checkpoint: NNCF placement from ``config`` on a fresh copy, then ``state``."""
+    import nncf.torch
+
+    use_reference_kernels()
+    q = nncf.torch.load_from_config(trainable_copy(model), config)
+    try:
+        q.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"QAT state does not fit this model ({str(err).splitlines()[0][:160]})") from None
+    _train_all(q)
+    return q
+
+
+def constrain_ranges(model: nn.Module) -> None:
+    """Keep every trained range deployable: zero inside asymmetric ranges, positive symmetric scales.
+
+    Unconstrained, a 1e-2 range learning rate pushes e.g. RLFN's ESA sigmoid ranges above zero and a
+    few weight scales through zero within 200 iterations; the fake-quant forward tolerates both
+    (it clamps and takes ``abs``) but the exported INT8 model does not match it any more (Set5 24.7
+    dB vs 31.7 in the fake-quant model).
+    """
+    with torch.no_grad():
+        for q in quantizers(model).values():
+            if hasattr(q, "input_low") and hasattr(q, "input_range"):
+                high = q.input_low + q.input_range.abs()
+                q.input_low.clamp_(max=0.0)
+                q.input_range.copy_(torch.maximum(high, torch.zeros_like(high)) - q.input_low)
+            elif hasattr(q, "scale"):
+                q.scale.copy_(q.scale.abs().clamp(min=1e-6))
+
+
+def nncf_config(model: nn.Module) -> dict[str, Any]:
+    import nncf.torch
+
+    # a JSON round trip proves it is plain data (what weights_only=True can load back)
+    return json.loads(json.dumps(nncf.torch.get_config(model)))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def training_set(desc: ModelDescriptor, opts: QATOptions) -> torch.utils.data.Dataset:
+    from ..data.datasets import PairedPatchDataset
+    from ..data.defaults import default_images_dir
+
+    paths = list(opts.data) or [str(default_images_dir())]
+    return PairedPatchDataset(paths, desc.scale, opts.patch_size, augment=True)
+
+
+def calibration(desc: ModelDescriptor, opts: QATOptions) -> list[torch.Tensor]:
+    from ..export.quantize import calibration_patches
+
+    patches = calibration_patches(opts.data[0] if opts.data else None, desc.scale, patch=opts.patch_size,
+                                  count=opts.calib_count, req=desc.size_requirements, seed=opts.seed)
+    return [torch.from_numpy(p) for p in patches]
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class QATResult:
+    model: nn.Module  # the wrapped (fake-quant) model, eval mode, CPU
+    config: dict[str, Any]
+    out_dir: Path
+    iterations_done: int
+    train_time_s: float
+    completed: bool
+    last_loss: float | None = None
+
+
+def param_groups(model: nn.Module, opts: QATOptions) -> list[dict[str, Any]]:
+    quant = [p for n, p in model.named_parameters() if "__nncf_hooks" in n and p.is_floating_point()]
+    weights = [p for n, p in model.named_parameters() if "__nncf_hooks" not in n]
+    return [{"params": weights, "lr": opts.lr, "base_lr": opts.lr},
+            {"params": quant, "lr": opts.scale_lr, "base_lr": opts.scale_lr}]
+
+
+def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> tuple[nn.Module, dict[str, Any],
+                                                                                     dict[str, Any] | None]:
+    ckpt_dir = out / "checkpoints"
+    if resume:
+        found = load_latest(ckpt_dir)
+        if found is None:
+            raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
+        path, state = found
+        cfg = state.get("nncf_config")
+        if not isinstance(cfg, dict):
+            raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
+        return rebuild(desc.model, cfg, state["student"]), cfg, state
+    if ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
+        raise UserInputError(f"{out} already holds a QAT run; pass --resume to continue it or choose another --out")
+    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range)
+    return q, nncf_config(q), None
+
+
+def run_qat(desc: ModelDescriptor, out: str | Path, opts: QATOptions, resume: bool = False,
+            progress: bool = True, stop_after: int | None = None) -> QATResult:
+    """Quantize ``desc``'s model with NNCF and fine-tune it against the FP32 model; write ``out``."""
+    from tqdm.auto import tqdm
+
+    opts.check()
+    out = Path(out)
+    teacher = desc.model.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student, cfg, state = _start(desc, out, opts, resume)
+    set_float(student, opts.keep_float)
+    check_trainable(student)
+    optimizer = torch.optim.Adam(param_groups(student, opts), lr=opts.lr, betas=(0.9, 0.99))
+    start = 0
+    train_time = 0.0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        start, train_time = int(state["iteration"]), float(state.get("train_time", 0.0))
+    total = opts.iterations
+    end = total if stop_after is None else min(total, max(stop_after, start))
+    schedule = LRSchedule(1.0, total, "cosine", [], 0.5, 1e-3)
+    loader = make_loader(training_set(desc, opts), opts.batch_size, opts.seed, start, total, 0, 1, 0)
+    batches = iter(loader)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "qat_options.json").write_text(json.dumps(asdict(opts), indent=2) + "\n")
+    student.train()
+    pbar = tqdm(total=total, initial=start, desc="qat", unit="it", dynamic_ncols=True, disable=not progress)
+    t0 = time.perf_counter()
+    loss_v: float | None = None
+    with open(out / "log.csv", "a") as logf:
+        for it in range(start, end):
+            factor = schedule.lr_at(it)
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * factor
+            x = next(batches)["lr"]
+            seed_all(derive_seed(opts.seed, it, 0))
+            with torch.no_grad():
+                target = teacher(x)
+            loss = F.l1_loss(student(x), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            constrain_ranges(student)
+            loss_v = float(loss.detach())
+            done = it + 1
+            logf.write(f"{done},{loss_v:.6g}\n")
+            pbar.update(1)
+            pbar.set_postfix(loss=f"{loss_v:.5f}")
+            if done % opts.checkpoint_every == 0 or done == end:
+                _save(out, done, student, cfg, optimizer, opts, train_time + time.perf_counter() - t0)
+    pbar.close()
+    train_time += time.perf_counter() - t0
+    student.eval()
+    if end == total:
+        save_qat(out / QAT_FILE, student, cfg, desc, opts, total)
+    return QATResult(student, cfg, out, end, round(train_time, 2), end == total, loss_v)
+
+
+def _save(out: Path, done: int, student: nn.Module, cfg: dict[str, Any], optimizer: torch.optim.Optimizer,
+          opts: QATOptions, train_time: float) -> None:
+    ckpt_dir = out / "checkpoints"
+    state = {"iteration": done, "student": student.state_dict(), "nncf_config": cfg,
+             "optimizer": optimizer.state_dict(), "rng": rng_state(), "options": asdict(opts),
+             "train_time": train_time}
+    save_atomic(state, checkpoint_path(ckpt_dir, done))
+    prune(ckpt_dir, KEEP_CHECKPOINTS)
+
+
+def save_qat(path: Path, model: nn.Module, cfg: dict[str, Any], desc: ModelDescriptor, opts: QATOptions,
+             iterations: int) -> None:
+    """The finished fake-quant model as plain data (state dict + NNCF config + where it came from)."""
+    save_atomic({"state_dict": model.state_dict(), "nncf_config": cfg, "arch": desc.arch, "scale": desc.scale,
+                 "source": desc.source, "source_sha256": desc.source_sha256, "iterations": iterations,
+                 "options": asdict(opts)}, path)
+
+
+def load_qat(path: str | Path, desc: ModelDescriptor) -> nn.Module:
+    """Rebuild the fake-quant model saved by :func:`save_qat` on top of ``desc`` (its FP32 source)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unreadable or unsafe: one line either way
+        raise CheckpointError(f"{path}: cannot read QAT model ({' '.join(str(err).split())[:120]})") from None
+    if not isinstance(obj, dict) or "nncf_config" not in obj:
+        raise CheckpointError(f"{path}: not a QAT model written by 'sr-compress quantize --qat'")
+    return rebuild(desc.model, obj["nncf_config"], obj["state_dict"]).eval()
+
+
+def output_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (peak 1) between two model outputs clipped to [0, 1]."""
     mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
     return float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse))

@@ -1,0 +1,79 @@
+"""``sr-compress quantize CKPT --qat``: INT8 quantization-aware training (NNCF) + INT8 export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("quantize")
+@click.argument("model")
+@click.option("--qat", is_flag=True, help="Quantization-aware training, labels from the FP32 model.")
+@click.option("--sensitivity", is_flag=True, help="Per-quantizer sensitivity table (PSNR vs FP32, one quantizer "
+              "left in float at a time) instead of training.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--scale", type=int, default=None)
+@click.option("--data", multiple=True, type=click.Path(path_type=Path),
+              help="HR image folder(s) for training patches (default: the embedded default images).")
+@click.option("--iterations", "-n", type=int, default=200, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--patch-size", type=int, default=48, show_default=True)
+@click.option("--lr", type=float, default=3e-5, show_default=True, help="Weights learning rate.")
+@click.option("--scale-lr", type=float, default=1e-2, show_default=True, help="Quantizer-range learning rate.")
+@click.option("--calib-count", type=int, default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=int, default=50, show_default=True)
+@click.option("--calibrated-input-range", is_flag=True, help="Keep the input quantizer's calibrated range "
+              "(default: fixed to [0, 1]).")
+@click.option("--keep-float", type=int, default=0, show_default=True,
+              help="Leave the K most sensitive quantizers in float (runs --sensitivity first).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--no-export", is_flag=True, help="Train only; skip the OpenVINO/ONNX export.")
+@click.option("--force", is_flag=True, help="Replace --out/export if it exists.")
+def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | None, data: tuple[Path, ...],
+            iterations: int, batch_size: int, patch_size: int, lr: float, scale_lr: float, calib_count: int,
+            seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, resume: bool,
+            no_export: bool, force: bool) -> None:
+    """INT8 QAT of MODEL (a checkpoint or zoo name); writes --out and --out/export (manifest.json)."""
+    import torch
+
+    from ..compress.qat import QATOptions, run_qat
+    from ..errors import UserInputError
+    from ..models.load import load_model
+
+    if not (qat or sensitivity):
+        raise UserInputError("quantize: pass --qat (train) or --sensitivity (analyse)")
+    if keep_float < 0:
+        raise UserInputError(f"--keep-float must be >= 0, got {keep_float}")
+    opts = QATOptions(iterations=iterations, batch_size=batch_size, patch_size=patch_size, lr=lr,
+                      scale_lr=scale_lr, seed=seed, calib_count=calib_count, checkpoint_every=checkpoint_every,
+                      data=[str(d) for d in data], fixed_input_range=not calibrated_input_range)
+    opts.check()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    desc = load_model(model, scale)
+    if sensitivity or keep_float:
+        from ..compress.qat_sensitivity import format_table, sensitivity_table
+
+        rows = sensitivity_table(desc, opts)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sensitivity.json").write_text(json.dumps(rows, indent=2) + "\n")
+        click.echo(format_table(rows))
+        if not qat:
+            return
+        opts.keep_float = [r["quantizer"] for r in rows[:keep_float]]
+    res = run_qat(desc, out, opts, resume=resume)
+    click.echo(f"qat: {res.iterations_done} iterations in {res.train_time_s:.0f} s, last L1 {res.last_loss}")
+    if no_export or not res.completed:
+        return
+    from ..compress.qat_export import export_qat
+
+    prov = {"method": "qat", "tool": "nncf", "iterations": res.iterations_done, "lr": lr, "scale_lr": scale_lr,
+            "batch_size": batch_size, "patch_size": patch_size, "data": opts.data or "default_images",
+            "labels": "fp32 model outputs (L1)", "fixed_input_range": opts.fixed_input_range,
+            "keep_float": opts.keep_float, "seed": seed}
+    manifest = export_qat(res.model, desc, out / "export", prov, force=True)
+    for a in manifest.artifacts:
+        click.echo(f"  {a.name:<14} {a.path:<26} vs fake-quant {a.settings['vs_fake_quant_psnr_db']} dB")
+    click.echo(f"exported to {out / 'export'} (sr-compress validate {out / 'export'} --data ...)")

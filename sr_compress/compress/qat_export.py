@@ -1,0 +1,161 @@
+"""Export of a QAT (fake-quant) model: OpenVINO INT8 IR + ONNX QDQ, an export directory with manifest.
+
+Both artifacts are traced from the fake-quant PyTorch model itself (not re-quantized), so they
+carry the trained quantizer ranges: OpenVINO gets ``FakeQuantize`` ops (its CPU plugin runs them
+as INT8), ONNX gets ``QuantizeLinear``/``DequantizeLinear`` pairs (NNCF's QDQ export mode). Each
+export is then checked against the fake-quant model on a probe image (``check_artifact``): an
+artifact that does not reproduce its model is refused instead of shipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ExportError, UserInputError
+from ..export.manifest import ArtifactEntry, Manifest, sha256_file
+from ..models.registry import ModelDescriptor
+from .qat import output_psnr, quantizers
+
+# an artifact whose output is further than this (dB, peak 1) from the fake-quant model is refused:
+# rounding-boundary differences of INT8 kernels stay far above it, a broken export (wrong ranges)
+# lands far below (the probe of issue 19 saw 23.9 dB vs GT on Set5)
+MIN_ARTIFACT_PSNR = 30.0
+
+
+def _export_mode(model: nn.Module, qdq: bool) -> None:
+    from nncf.torch.quantization.layers import QuantizerExportMode
+
+    mode = QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS if qdq else QuantizerExportMode.FAKE_QUANTIZE
+    for q in quantizers(model).values():
+        q.set_export_mode(mode)
+
+
+def export_openvino(model: nn.Module, desc: ModelDescriptor, xml: Path, example: torch.Tensor) -> dict[str, Any]:
+    import openvino as ov
+
+    model.eval()
+    _export_mode(model, qdq=False)
+    with torch.no_grad():
+        ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+    ovm.set_rt_info(str(desc.scale), ["sr_compress", "scale"])
+    ovm.set_rt_info(desc.arch, ["sr_compress", "arch"])
+    ovm.set_rt_info(str(desc.size_requirements.multiple_of), ["sr_compress", "multiple_of"])
+    ov.save_model(ovm, str(xml), compress_to_fp16=False)
+    return {"source": "torch (nncf fake-quant)", "fake_quantize_ops": count_ops_ir(xml)["FakeQuantize"]}
+
+
+def export_onnx_qdq(model: nn.Module, path: Path, example: torch.Tensor, opset: int = 17) -> dict[str, Any]:
+    model.eval()
+    _export_mode(model, qdq=True)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
+                              input_names=["input"], output_names=["output"],
+                              dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                            "output": {0: "batch", 2: "height", 3: "width"}})
+    finally:
+        _export_mode(model, qdq=False)
+    ops = count_ops_onnx(path)
+    return {"format": "QDQ", "source": "torch (nncf fake-quant)", "quantize_linear": ops.get("QuantizeLinear", 0),
+            "dequantize_linear": ops.get("DequantizeLinear", 0)}
+
+
+def count_ops_ir(xml: Path) -> dict[str, int]:
+    import openvino as ov
+
+    counts: dict[str, int] = {"FakeQuantize": 0}
+    for op in ov.Core().read_model(str(xml)).get_ordered_ops():
+        counts[op.get_type_name()] = counts.get(op.get_type_name(), 0) + 1
+    return counts
+
+
+def count_ops_onnx(path: Path) -> dict[str, int]:
+    import onnx
+
+    counts: dict[str, int] = {}
+    for n in onnx.load(str(path)).graph.node:
+        counts[n.op_type] = counts.get(n.op_type, 0) + 1
+    return counts
+
+
+def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return np.asarray(compiled(x)[compiled.output(0)])
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
+
+
+def check_artifact(model: nn.Module, path: Path, x: np.ndarray) -> float:
+    """PSNR (dB) of the artifact's output vs the fake-quant model's on ``x``."""
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return output_psnr(run_artifact(path, x), ref)
+
+
+def probe_image(desc: ModelDescriptor, size: int = 64) -> np.ndarray:
+    from ..data.defaults import default_benchmark_dir
+    from ..data.io import list_images, read_uint8
+
+    folder = default_benchmark_dir(desc.scale) / "LR_bicubic" / f"X{desc.scale}"
+    lr = read_uint8(list_images(folder)[0])
+    m = max(1, desc.size_requirements.multiple_of)
+    s = max(m, size // m * m)
+    crop = lr[:s, :s].astype(np.float32) / 255.0
+    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None])
+
+
+def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provenance: dict[str, Any],
+               force: bool = False, min_psnr: float = MIN_ARTIFACT_PSNR) -> Manifest:
+    """Write ``openvino/model.int8.xml``, ``model.qdq.onnx``, ``reference.pth`` and manifest.json to ``out``."""
+    from ..models.load import save_model
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise UserInputError(f"--export {out} already exists and is not empty; choose a new folder or pass --force")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        x = probe_image(desc)
+        (tmp / "openvino").mkdir()
+        manifest = Manifest(arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
+                            source=desc.source, source_sha256=desc.source_sha256, hyperparams=dict(desc.hyperparams),
+                            params=desc.params, tile_hint=desc.tile_hint)
+        arts = [("openvino-int8", "openvino/model.int8.xml", "openvino", ["openvino/model.int8.bin"]),
+                ("onnx-int8", "model.qdq.onnx", "onnxruntime", [])]
+        for name, rel, backend, extra in arts:
+            if backend == "openvino":
+                s = export_openvino(model, desc, tmp / rel, torch.from_numpy(x))
+            else:
+                s = export_onnx_qdq(model, tmp / rel, torch.from_numpy(x))
+            db = check_artifact(model, tmp / rel, x)
+            if db < min_psnr:
+                raise ExportError(f"{name}: output is {db:.1f} dB from the fake-quant model (< {min_psnr} dB); "
+                                  "the export does not reproduce the trained model")
+            s.update({"vs_fake_quant_psnr_db": round(db, 2), "provenance": provenance})
+            manifest.artifacts.append(ArtifactEntry(name=name, path=rel, backend=backend, precision="int8",
+                                                    sha256=sha256_file(tmp / rel), opset=17 if extra == [] else None,
+                                                    settings=s, files=[rel, *extra]))
+        save_model(desc, tmp / "reference.pth")
+        manifest.reference = {"path": "reference.pth", "sha256": sha256_file(tmp / "reference.pth")}
+        manifest.provenance = provenance
+        manifest.write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest.root = out
+    return manifest
