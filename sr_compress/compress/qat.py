@@ -217,9 +217,8 @@ def constrain_ranges(model: nn.Module) -> None:
     """Keep every trained range deployable: zero inside asymmetric ranges, positive symmetric scales.
 
     Unconstrained, a 1e-2 range learning rate pushes e.g. RLFN's ESA sigmoid ranges above zero and a
-    few weight scales through zero within 200 iterations; the fake-quant forward tolerates both
-    (it clamps and takes ``abs``) but the exported INT8 model does not match it any more (Set5 24.7
-    dB vs 31.7 in the fake-quant model).
+    few weight scales through zero within 200 iterations; INT8 runtimes need zero representable.
+    NOTE: this alone does not fix the export breaking after long QAT runs (docs/compression.md).
     """
     with torch.no_grad():
         for q in quantizers(model).values():
