@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import Registry
-from .param import LayerSpec
+from .param import LayerSpec, ParamDict
 from .weights import WeightReader
 
 Tensor = torch.Tensor
@@ -76,6 +76,18 @@ def fake_quant_int8(x: Tensor, scale: float) -> Tensor:
 
 
 # ------------------------------------------------------------------------------- convolutions
+def _window(pd: ParamDict) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """(kernel, dilation, stride, pads) as (h, w) pairs and (left, right, top, bottom): param ids 1-4
+    and 11-16, which Convolution* and Deconvolution* share (each w value is the h default)."""
+    kw = pd.get_int(1, 0)
+    dw = pd.get_int(2, 1)
+    sw = pd.get_int(3, 1)
+    left = pd.get_int(4, 0)
+    top = pd.get_int(14, left)
+    pads = (left, pd.get_int(15, left), top, pd.get_int(16, top))
+    return (pd.get_int(11, kw), kw), (pd.get_int(12, dw), dw), (pd.get_int(13, sw), sw), pads
+
+
 class _ConvBase(NcnnLayer):
     """Shared parameter reading of Convolution / ConvolutionDepthWise (ids 0-18 of the table)."""
 
@@ -83,18 +95,9 @@ class _ConvBase(NcnnLayer):
         super().__init__(spec)
         pd = spec.params
         self.num_output = pd.get_int(0, 0)
-        kw = pd.get_int(1, 0)
-        kh = pd.get_int(11, kw)
-        dw = pd.get_int(2, 1)
-        self.dilation = (pd.get_int(12, dw), dw)
-        sw = pd.get_int(3, 1)
-        self.stride = (pd.get_int(13, sw), sw)
-        left = pd.get_int(4, 0)
-        right = pd.get_int(15, left)
-        top = pd.get_int(14, left)
-        self.pads = (left, right, top, pd.get_int(16, top))
+        self.kernel, self.dilation, self.stride, self.pads = _window(pd)
+        kh, kw = self.kernel
         self.pad_value = pd.get_float(18, 0.0)
-        self.kernel = (kh, kw)
         self.group = pd.get_int(7, 1) if depthwise else 1
         self.activation = (pd.get_int(9, 0), pd.floats(10))
         self.int8_scale_term = pd.get_int(8, 0)
@@ -173,16 +176,7 @@ class _DeconvBase(NcnnLayer):
         super().__init__(spec)
         pd = spec.params
         out = pd.get_int(0, 0)
-        kw = pd.get_int(1, 0)
-        kh = pd.get_int(11, kw)
-        dw = pd.get_int(2, 1)
-        self.dilation = (pd.get_int(12, dw), dw)
-        sw = pd.get_int(3, 1)
-        self.stride = (pd.get_int(13, sw), sw)
-        left = pd.get_int(4, 0)
-        right = pd.get_int(15, left)
-        top = pd.get_int(14, left)
-        self.pads = (left, right, top, pd.get_int(16, top))
+        (kh, kw), self.dilation, self.stride, self.pads = _window(pd)
         opr = pd.get_int(18, 0)
         self.output_pad = (pd.get_int(19, opr), opr)
         ow = pd.get_int(20, 0)
