@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -132,4 +132,21 @@ def load_latest(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
         return p, state
     if skipped:
         raise skipped[0][1]
+    return None
+
+
+def resume_or_refuse(ckpt_dir: Path, out: Path, resume: bool,
+                     what: str = "a run with checkpoints") -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint to continue from (``--resume``), or None for a new run.
+
+    A new run over a folder that already holds checkpoints is refused (it would mix two runs);
+    ``what`` names the run in that message.
+    """
+    if resume:
+        found = load_latest(ckpt_dir)
+        if found is None:
+            raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
+        return found
+    if ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
+        raise UserInputError(f"{out} already holds {what}; pass --resume to continue it or choose another --out")
     return None

@@ -31,13 +31,12 @@ import yaml
 from torch import nn
 
 from ..config import apply_overrides, from_dict, read_yaml, to_dict
-from ..errors import CheckpointError, ConfigError, UserInputError
+from ..errors import CheckpointError, ConfigError
 from .base import DistillMethod, StepContext, get_method, list_methods
 from .checkpoint import (
     checkpoint_path,
-    latest_checkpoint,
-    load_latest,
     prune,
+    resume_or_refuse,
     rng_state,
     save_atomic,
     set_rng_state,
@@ -372,19 +371,12 @@ def run_distillation(
 
 def _restore(cfg: DistillConfig, out: Path, resume: bool) -> tuple[Path | None, dict[str, Any] | None]:
     """The checkpoint to continue from (``--resume``), or (None, None) for a new run."""
-    ckpt_dir = out / "checkpoints"
-    if resume:
-        found = load_latest(ckpt_dir)
-        if found is None:
-            raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
-        ckpt_file, state = found
-        _check_resumable(cfg, state, ckpt_file, out)
-        return ckpt_file, state
-    if ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
-        raise UserInputError(
-            f"{out} already holds a run with checkpoints; pass --resume to continue it or choose another --out"
-        )
-    return None, None
+    found = resume_or_refuse(out / "checkpoints", out, resume)
+    if found is None:
+        return None, None
+    ckpt_file, state = found
+    _check_resumable(cfg, state, ckpt_file, out)
+    return ckpt_file, state
 
 
 def _build_student(cfg: DistillConfig, teacher_desc: Any) -> Any:

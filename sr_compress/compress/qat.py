@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, UserInputError
 from ..models.registry import ModelDescriptor
-from .checkpoint import checkpoint_path, latest_checkpoint, load_latest, prune, rng_state, save_atomic
+from .checkpoint import checkpoint_path, prune, resume_or_refuse, rng_state, save_atomic
 from .sampling import derive_seed, make_loader, seed_all
 from .schedule import LRSchedule
 
@@ -279,18 +279,13 @@ def param_groups(model: nn.Module, opts: QATOptions) -> list[dict[str, Any]]:
 
 def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> tuple[nn.Module, dict[str, Any],
                                                                                      dict[str, Any] | None]:
-    ckpt_dir = out / "checkpoints"
-    if resume:
-        found = load_latest(ckpt_dir)
-        if found is None:
-            raise CheckpointError(f"--resume: no checkpoint in {ckpt_dir} (run without --resume to start)")
+    found = resume_or_refuse(out / "checkpoints", out, resume, what="a QAT run")
+    if found is not None:
         path, state = found
         cfg = state.get("nncf_config")
         if not isinstance(cfg, dict):
             raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
         return rebuild(desc.model, cfg, state["student"]), cfg, state
-    if ckpt_dir.is_dir() and latest_checkpoint(ckpt_dir) is not None:
-        raise UserInputError(f"{out} already holds a QAT run; pass --resume to continue it or choose another --out")
     q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range)
     return q, nncf_config(q), None
 
