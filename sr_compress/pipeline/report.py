@@ -16,7 +16,7 @@ from ..metrics.sr import PROTOCOL
 
 if TYPE_CHECKING:
     from .config import PipelineConfig
-    from .runner import PipelineResult
+    from .stages import PipelineResult
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:

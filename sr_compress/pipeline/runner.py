@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import load_config, to_dict
 from ..errors import GateFailed, UserInputError
 from .config import PipelineConfig
-from .stages import StageRecord, run_stage, skipped
+from .stages import PipelineResult, StageRecord, run_stage, skipped
 
 
 def resolve_data(names: list[str], scale: int) -> list[str]:
@@ -30,15 +29,6 @@ def resolve_data(names: list[str], scale: int) -> list[str]:
                 raise UserInputError(f"pipeline data folder not found: {p} (fix the path in the pipeline config)")
             out.append(str(p))
     return out
-
-
-@dataclass
-class PipelineResult:
-    run_dir: Path
-    records: list[StageRecord] = field(default_factory=list)
-    gate_passed: bool | None = None
-    report_md: Path | None = None
-    eval_data: list[str] = field(default_factory=list)  # resolved folders (the report's pictures)
 
 
 def _resolve_path(value: str, base: Path) -> str:

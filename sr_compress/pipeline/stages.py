@@ -76,3 +76,12 @@ def run_stage(
 
 def skipped(name: str, why: str) -> StageRecord:
     return StageRecord(name, stage_key({"skipped": why}, []), "skipped", note=why)
+
+
+@dataclass
+class PipelineResult:
+    run_dir: Path
+    records: list[StageRecord] = field(default_factory=list)
+    gate_passed: bool | None = None
+    report_md: Path | None = None
+    eval_data: list[str] = field(default_factory=list)  # resolved folders (the report's pictures)

@@ -477,11 +477,15 @@ class SRServer:
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
+    def _openapi(self) -> dict[str, Any]:
+        c = self.config
+        return openapi_spec(self.models, self.default_model, c.limits, c.default_format, bool(c.token))
+
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_spec(self))
+        return JSONResponse(self._openapi())
 
     async def docs(self, request: Request) -> Response:
-        return HTMLResponse(docs_html(openapi_spec(self), str(request.base_url)))
+        return HTMLResponse(docs_html(self._openapi(), str(request.base_url)))
 
 
 def _json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
-if TYPE_CHECKING:
-    from .app import SRServer
+from .limits import Limits
 
 
 def _err_schema_ref(desc: str) -> dict[str, Any]:
@@ -36,11 +36,11 @@ def _upscale_responses(image_body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def openapi_spec(server: SRServer) -> dict[str, Any]:
+def openapi_spec(models: Iterable[str], default_model: str, limits: Limits, default_format: str,
+                 token_required: bool) -> dict[str, Any]:
     """OpenAPI 3.0 description of the API, with the live model names and limits filled in."""
     from .. import __version__
 
-    limits = server.config.limits
     image_body = {"type": "string", "format": "binary"}
     binary_types = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "application/octet-stream"]
     return {
@@ -58,10 +58,10 @@ def openapi_spec(server: SRServer) -> dict[str, Any]:
                     "summary": "Upscale one image",
                     "parameters": [
                         {"name": "model", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": sorted(server.models), "default": server.default_model}},
+                         "schema": {"type": "string", "enum": sorted(models), "default": default_model}},
                         {"name": "format", "in": "query", "required": False,
                          "schema": {"type": "string", "enum": ["png", "webp", "jpeg"],
-                                    "default": server.config.default_format}},
+                                    "default": default_format}},
                         {"name": "scale", "in": "query", "required": False,
                          "description": "optional check: must equal the model's scale, else 400 bad_scale",
                          "schema": {"type": "integer"}},
@@ -79,7 +79,7 @@ def openapi_spec(server: SRServer) -> dict[str, Any]:
                         },
                     },
                     "responses": _upscale_responses(image_body),
-                    "security": [{"bearer": []}] if server.config.token else [],
+                    "security": [{"bearer": []}] if token_required else [],
                 }
             },
             "/v1/models": {"get": {"summary": "Served models", "responses": {"200": {
