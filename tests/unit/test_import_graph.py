@@ -1,8 +1,8 @@
 """The package's import graph: no cycles, and layers only import downwards (DESIGN.md).
 
 Every ``import`` counts, also the ones inside functions (a lazy import is still a dependency);
-left out are ``if TYPE_CHECKING:`` blocks (they never run) and a module's own parent packages
-(Python initialises those first, whatever the module imports).
+left out are ``if TYPE_CHECKING:`` blocks (they never run; a separate check keeps them free of new
+cycles) and a module's own parent packages (Python initialises those first, whatever the module imports).
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST, name: str, is_pkg: bool, known: set[str]) -> set[str]:
+def _imports(tree: ast.AST, name: str, is_pkg: bool, known: set[str], typing: bool = False) -> set[str]:
+    """What ``name`` imports; ``typing`` also counts ``if TYPE_CHECKING:`` blocks."""
     out: set[str] = set()
     base = name.split(".") if is_pkg else name.split(".")[:-1]
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not typing:
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
@@ -55,10 +56,20 @@ def _imports(tree: ast.AST, name: str, is_pkg: bool, known: set[str]) -> set[str
 
 
 @functools.cache
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing: bool = False) -> dict[str, set[str]]:
     mods = _modules()
     known = set(mods)
-    return {m: _imports(ast.parse(p.read_text()), m, p.name == "__init__.py", known) for m, p in mods.items()}
+    return {m: _imports(ast.parse(p.read_text()), m, p.name == "__init__.py", known, typing)
+            for m, p in mods.items()}
+
+
+# Known cycles through ``if TYPE_CHECKING:`` imports, each with its way out. Shrink this; never grow it.
+TYPE_CYCLE_ALLOWLIST = [
+    # the manifest format reads the backend registry (tool versions, known backend names) while the
+    # Backend interface annotates with manifest types: the registry-dependent defaults/checks should be
+    # injected into the manifest instead (issue 15/16 note)
+    ["sr_compress.backends", "sr_compress.backends.base", "sr_compress.runtime.manifest"],
+]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -110,6 +121,11 @@ def _layer(module: str) -> str:
 
 def test_no_import_cycles() -> None:
     assert _cycles(import_graph()) == []
+
+
+def test_no_new_cycles_through_type_checking_imports() -> None:
+    """A cycle that only type checkers see is still two modules that cannot be read apart."""
+    assert [c for c in _cycles(import_graph(typing=True)) if c not in TYPE_CYCLE_ALLOWLIST] == []
 
 
 def test_lower_layers_never_import_higher_ones() -> None:
