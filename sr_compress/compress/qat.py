@@ -42,6 +42,7 @@ from .schedule import LRSchedule
 log = logging.getLogger(__name__)
 
 QAT_FILE = "qat.pth"
+OVERFLOW_FIX = ("auto", "enable", "disable")
 KEEP_CHECKPOINTS = 2
 
 
@@ -58,6 +59,9 @@ class QATOptions:
     data: list[str] = field(default_factory=list)  # HR folders; empty: the embedded default images
     fixed_input_range: bool = True  # the input quantizer spans exactly [0, 1] (pixels), not its calibration
     keep_float: list[str] = field(default_factory=list)  # quantizer names left disabled (float)
+    # 7-bit weights so u8 x s8 pair sums cannot saturate on x86 without VNNI (runtime/cpu.py);
+    # "auto": on when this CPU lacks VNNI (the export check runs the artifact here)
+    overflow_fix: str = "auto"
 
     def check(self) -> None:
         for name in ("iterations", "batch_size", "calib_count", "checkpoint_every"):
@@ -65,11 +69,21 @@ class QATOptions:
                 raise UserInputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.patch_size < 8:
             raise UserInputError(f"--patch-size must be >= 8, got {self.patch_size}")
+        if self.overflow_fix not in OVERFLOW_FIX:
+            raise UserInputError(f"--overflow-fix must be one of {', '.join(OVERFLOW_FIX)}, got {self.overflow_fix!r}")
         if self.lr < 0 or self.scale_lr < 0:
             raise UserInputError("--lr and --scale-lr must be >= 0")
         for d in self.data:
             if not Path(d).is_dir():
                 raise UserInputError(f"--data {d}: not a folder of images")
+
+    def half_range_weights(self) -> bool:
+        """Whether weights use 7 bits (the overflow fix), with ``auto`` resolved for this CPU."""
+        if self.overflow_fix == "auto":
+            from ..runtime.cpu import int8_saturates
+
+            return int8_saturates()
+        return self.overflow_fix == "enable"
 
 
 # --------------------------------------------------------------------------- NNCF plumbing
@@ -118,18 +132,17 @@ def quantizers(model: nn.Module) -> dict[str, Any]:
     return {name: mod for name, mod in get_hook_storage(model).named_hooks()}
 
 
-def _first_activation_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[str | None, list[torch.Tensor]]:
-    """The first quantizer a forward pass hits on an activation (not a weight) and what it saw for each x."""
+def _seen_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[list[str], dict[str, list[torch.Tensor]]]:
+    """Quantizers in the order a forward pass hits them, and what each saw (weights are Parameters)."""
     qs = quantizers(model)
     seen: dict[str, list[torch.Tensor]] = {}
     order: list[str] = []
 
     def hook(name: str) -> Any:
         def fn(_mod: nn.Module, args: tuple[Any, ...]) -> None:
-            if not isinstance(args[0], nn.Parameter):
-                if name not in seen:
-                    order.append(name)
-                seen.setdefault(name, []).append(args[0].detach().clone())
+            if name not in seen:
+                order.append(name)
+            seen.setdefault(name, []).append(args[0] if isinstance(args[0], nn.Parameter) else args[0].detach())
         return fn
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in qs.items()]
@@ -140,7 +153,42 @@ def _first_activation_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[
     finally:
         for h in handles:
             h.remove()
-    return (order[0], seen[order[0]]) if order else (None, [])
+    return order, seen
+
+
+def weight_quantizers(model: nn.Module, channels: int = 3, size: int = 16) -> list[str]:
+    """Names of the quantizers that act on weights (they see a Parameter in a forward pass)."""
+    was = model.training
+    model.eval()
+    order, seen = _seen_inputs(model, [torch.zeros(1, channels, size, size)])
+    model.train(was)
+    return [n for n in order if isinstance(seen[n][0], nn.Parameter)]
+
+
+def set_half_range(model: nn.Module, channels: int = 3) -> int:
+    """Quantize every weight to 7 bits stored in the 8-bit grid (NNCF's overflow fix, all layers).
+
+    NNCF's PyTorch backend ignores ``overflow_fix`` in ``nncf.quantize`` (none of RLFN's quantizers
+    got a half range), so the flag is set here; narrow range is dropped so the exported grid is the
+    full 256 levels ([-64, 63] x 2) that QDQ export requires. Returns how many quantizers changed.
+    """
+    qs = quantizers(model)
+    n = 0
+    for name in weight_quantizers(model, channels):
+        q = qs[name]
+        if hasattr(q, "_half_range") and hasattr(q, "set_levels"):
+            q._half_range = True
+            q._narrow_range = False
+            q.set_levels()
+            n += 1
+    return n
+
+
+def _first_activation_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[str | None, list[torch.Tensor]]:
+    """The first quantizer a forward pass hits on an activation (not a weight) and what it saw for each x."""
+    order, seen = _seen_inputs(model, xs)
+    acts = [n for n in order if not isinstance(seen[n][0], nn.Parameter)]
+    return (acts[0], seen[acts[0]]) if acts else (None, [])
 
 
 def fix_input_range(model: nn.Module, channels: int = 3, size: int = 48) -> str | None:
@@ -178,7 +226,8 @@ def set_float(model: nn.Module, names: Sequence[str]) -> None:
         qs[n].disable_quantization()
 
 
-def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True) -> nn.Module:
+def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True,
+         half_range: bool = False) -> nn.Module:
     """``nncf.quantize`` a trainable copy of ``model`` calibrated on ``calib`` (fake-quant, trainable)."""
     import nncf
 
@@ -186,6 +235,8 @@ def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = 
     student = trainable_copy(model).eval()
     q = nncf.quantize(student, nncf.Dataset(calib), subset_size=len(calib),
                       preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+    if half_range:
+        set_half_range(q, channels=int(calib[0].shape[1]))
     if fixed_input_range:
         fix_input_range(q)
     _train_all(q)
@@ -199,12 +250,15 @@ def _train_all(model: nn.Module) -> None:
             p.requires_grad_(True)
 
 
-def rebuild(model: nn.Module, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+def rebuild(model: nn.Module, config: dict[str, Any], state: dict[str, torch.Tensor],
+            half_range: bool = False) -> nn.Module:
     """The wrapped model of a checkpoint: NNCF placement from ``config`` on a fresh copy, then ``state``."""
     import nncf.torch
 
     use_reference_kernels()
     q = nncf.torch.load_from_config(trainable_copy(model), config)
+    if half_range:  # not part of NNCF's config: re-applied from what the checkpoint records
+        set_half_range(q)
     try:
         q.load_state_dict(state)
     except RuntimeError as err:
@@ -285,8 +339,8 @@ def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> 
         cfg = state.get("nncf_config")
         if not isinstance(cfg, dict):
             raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
-        return rebuild(desc.model, cfg, state["student"]), cfg, state
-    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range)
+        return rebuild(desc.model, cfg, state["student"], bool(state.get("half_range_weights"))), cfg, state
+    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights())
     return q, nncf_config(q), None
 
 
@@ -354,7 +408,7 @@ def _save(out: Path, done: int, student: nn.Module, cfg: dict[str, Any], optimiz
     ckpt_dir = out / "checkpoints"
     state = {"iteration": done, "student": student.state_dict(), "nncf_config": cfg,
              "optimizer": optimizer.state_dict(), "rng": rng_state(), "options": asdict(opts),
-             "train_time": train_time}
+             "train_time": train_time, "half_range_weights": opts.half_range_weights()}
     save_atomic(state, checkpoint_path(ckpt_dir, done))
     prune(ckpt_dir, KEEP_CHECKPOINTS)
 
@@ -364,7 +418,7 @@ def save_qat(path: Path, model: nn.Module, cfg: dict[str, Any], desc: ModelDescr
     """The finished fake-quant model as plain data (state dict + NNCF config + where it came from)."""
     save_atomic({"state_dict": model.state_dict(), "nncf_config": cfg, "arch": desc.arch, "scale": desc.scale,
                  "source": desc.source, "source_sha256": desc.source_sha256, "iterations": iterations,
-                 "options": asdict(opts)}, path)
+                 "options": asdict(opts), "half_range_weights": opts.half_range_weights()}, path)
 
 
 def load_qat(path: str | Path, desc: ModelDescriptor) -> nn.Module:
@@ -375,7 +429,7 @@ def load_qat(path: str | Path, desc: ModelDescriptor) -> nn.Module:
         raise CheckpointError(f"{path}: cannot read QAT model ({' '.join(str(err).split())[:120]})") from None
     if not isinstance(obj, dict) or "nncf_config" not in obj:
         raise CheckpointError(f"{path}: not a QAT model written by 'sr-compress quantize --qat'")
-    return rebuild(desc.model, obj["nncf_config"], obj["state_dict"]).eval()
+    return rebuild(desc.model, obj["nncf_config"], obj["state_dict"], bool(obj.get("half_range_weights"))).eval()
 
 
 def output_psnr(a: np.ndarray, b: np.ndarray) -> float:

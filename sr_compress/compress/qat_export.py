@@ -24,9 +24,9 @@ from ..models.registry import ModelDescriptor
 from .qat import output_psnr, quantizers
 
 # an artifact whose output is further than this (dB, peak 1) from the fake-quant model is refused:
-# rounding-boundary differences of INT8 kernels stay far above it, a broken export (wrong ranges)
-# lands far below (the probe of issue 19 saw 23.9 dB vs GT on Set5)
-MIN_ARTIFACT_PSNR = 30.0
+# rounding-boundary differences of INT8 kernels stay above it (43-96 dB measured), while INT8
+# saturation on a CPU without VNNI (QAT without the overflow fix, see runtime/cpu.py) gave 15-38 dB
+MIN_ARTIFACT_PSNR = 40.0
 
 
 def _export_mode(model: nn.Module, qdq: bool) -> None:

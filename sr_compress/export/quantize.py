@@ -19,6 +19,7 @@ from ..data.imresize import bicubic_degrade_uint8, modcrop
 from ..data.io import list_images, read_uint8
 from ..errors import UserInputError
 from ..models.registry import SizeRequirements
+from ..runtime.cpu import int8_saturates
 from ..runtime.tiling import round_tile
 
 
@@ -94,8 +95,11 @@ class _PatchReader:
 
 def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndarray],
                          per_channel: bool = True, method: str = "minmax",
-                         float_ends: bool = False) -> dict[str, Any]:
+                         float_ends: bool = False, reduce_range: bool | None = None) -> dict[str, Any]:
     """Static QDQ INT8 (U8 activations, S8 weights) calibrated on ``patches``.
+
+    ``reduce_range`` (default: this CPU lacks VNNI, see runtime/cpu.py) stores 7-bit weights so
+    ONNX Runtime's u8 x s8 kernels cannot saturate.
 
     ``float_ends`` keeps the first and last convolution in float, the usual practice of the SR
     quantization literature: the head sees raw pixels and the tail writes them, so 8-bit
@@ -113,6 +117,8 @@ def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndar
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
     exclude = end_conv_names_onnx(src) if float_ends else []
+    if reduce_range is None:
+        reduce_range = int8_saturates()
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns about optional pre-processing on every call
@@ -120,25 +126,34 @@ def quantize_onnx_static(src: str | Path, dst: str | Path, patches: list[np.ndar
         quantize_static(
             str(src), str(dst), Reader(name, patches), quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calib,
+            reduce_range=reduce_range,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True}, nodes_to_exclude=exclude,
         )
     finally:
         root.setLevel(level)
     return {"format": "QDQ", "activations": "uint8", "weights": "int8", "per_channel": per_channel,
-            "calibration": method, "calibration_patches": len(patches),
+            "calibration": method, "calibration_patches": len(patches), "reduce_range": reduce_range,
             "patch": list(patches[0].shape[2:]) if patches else None, "float_nodes": exclude}
 
 
 def nncf_quantize_openvino(model: Any, patches: list[np.ndarray], preset: str = "mixed",
                            validation: tuple[list[Any], Callable[[Any, Any], float]] | None = None,
                            max_drop: float | None = None, subset_size: int | None = None,
-                           float_ends: bool = False) -> tuple[Any, dict[str, Any]]:
+                           float_ends: bool = False, overflow_fix: bool | None = None) -> tuple[Any, dict[str, Any]]:
     """NNCF PTQ of an ``openvino.Model``; with ``max_drop`` use accuracy-controlled quantization.
+
+    ``overflow_fix`` (default: this CPU lacks VNNI, see runtime/cpu.py) quantizes every weight to
+    7 bits (NNCF ``OverflowFix.ENABLE``) instead of only the first layer's (NNCF's default).
 
     ``float_ends``: the first and last convolution stay in float (see :func:`quantize_onnx_static`).
     """
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
+    if overflow_fix is None:
+        overflow_fix = int8_saturates()
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE if overflow_fix
+                                              else OverflowFix.FIRST_LAYER)
     calib = nncf.Dataset(patches)
     float_nodes = end_conv_names_openvino(model) if float_ends else []
     ignored = nncf.IgnoredScope(names=float_nodes) if float_nodes else None
@@ -147,9 +162,10 @@ def nncf_quantize_openvino(model: Any, patches: list[np.ndarray], preset: str = 
     settings: dict[str, Any] = {"tool": "nncf", "preset": preset, "subset_size": subset,
                                 "calibration_patches": len(patches),
                                 "patch": list(patches[0].shape[2:]) if patches else None,
-                                "float_nodes": float_nodes}
+                                "float_nodes": float_nodes, "overflow_fix": "all" if overflow_fix else "first_layer"}
     if max_drop is None:
-        q = nncf.quantize(model, calib, preset=presets[preset], subset_size=subset, ignored_scope=ignored)
+        q = nncf.quantize(model, calib, preset=presets[preset], subset_size=subset, ignored_scope=ignored,
+                          advanced_parameters=advanced)
         settings["mode"] = "ptq"
         return q, settings
     if validation is None:
@@ -158,7 +174,7 @@ def nncf_quantize_openvino(model: Any, patches: list[np.ndarray], preset: str = 
     q = nncf.quantize_with_accuracy_control(
         model, calibration_dataset=calib, validation_dataset=nncf.Dataset(items), validation_fn=fn,
         max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, preset=presets[preset], subset_size=subset,
-        ignored_scope=ignored,
+        ignored_scope=ignored, advanced_quantization_parameters=advanced,
     )
     settings.update({"mode": "accuracy_control", "max_drop_db": max_drop, "metric": "PSNR-Y (dB)"})
     return q, settings

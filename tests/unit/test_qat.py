@@ -168,3 +168,42 @@ def test_trained_ranges_stay_deployable(trained: object) -> None:
             assert float(q.input_low.max()) <= 0.0 <= float((q.input_low + q.input_range).min()), name
         else:
             assert float(q.scale.min()) > 0, name
+
+
+def test_cpu_capability_decides_the_overflow_fix() -> None:
+    from sr_compress.runtime.cpu import int8_saturates
+
+    assert int8_saturates({"avx2", "fma"}) is True
+    assert int8_saturates({"avx2", "avx512_vnni"}) is False
+    assert int8_saturates({"avx_vnni"}) is False
+    assert QATOptions(overflow_fix="enable").half_range_weights() is True
+    assert QATOptions(overflow_fix="disable").half_range_weights() is False
+    with pytest.raises(Exception, match="--overflow-fix"):
+        QATOptions(overflow_fix="sometimes").check()
+
+
+def test_int8_artifacts_do_not_saturate(tmp_path: Path) -> None:
+    """Full-range weights x white pixels: on x86 without VNNI, u8 x s8 pair sums above 32767 clip
+    inside OpenVINO's and ONNX Runtime's INT8 kernels (the export broke after long QAT runs this
+    way). With ``overflow_fix`` the artifacts must still match the fake-quant model here."""
+    from sr_compress.compress.qat_export import export_qat, run_artifact
+    from sr_compress.models.load import load_model
+
+    torch.manual_seed(1)
+    desc0 = build_student("rlfn:c8b1", 2)
+    with torch.no_grad():  # every head weight at the top of its per-channel INT8 grid
+        desc0.model.conv_1.weight.fill_(0.02)
+    save_model(desc0, tmp_path / "sat.pth")
+    desc = load_model(str(tmp_path / "sat.pth"))
+    res = run_qat(desc, tmp_path / "run", _opts(iterations=2, overflow_fix="enable"), progress=False)
+    from sr_compress.compress.qat import weight_quantizers
+
+    qs = quantizers(res.model)
+    assert all(qs[n].is_half_range for n in weight_quantizers(res.model))
+    m = export_qat(res.model, desc, tmp_path / "exp", {"method": "qat"})
+    white = np.ones((1, 3, 16, 16), np.float32)
+    with torch.no_grad():
+        ref = res.model(torch.from_numpy(white)).numpy()
+    for art in m.artifacts:
+        y = run_artifact(tmp_path / "exp" / art.path, white)
+        assert float(np.max(np.abs(y - ref))) < 1.0 / 255, art.name  # broken: 4/255, fixed: 0.1/255
