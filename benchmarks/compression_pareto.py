@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import machine_line, update_section  # noqa: E402
-from compression_table import CLI, DATA, SETS, run  # noqa: E402
+from _results import machine_line, update_section
+from compression_table import CLI, DATA, SETS, run
 
 HERE = Path(__file__).resolve().parent
 

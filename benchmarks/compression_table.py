@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import machine_line, md_table, update_section  # noqa: E402
+from _common import data_root
+from _results import machine_line, md_table, update_section
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = data_root()
 MODELS = {"rlfn": DATA / "weights/RLFN/rlfn_x4.pth", "imdn": DATA / "weights/IMDN/IMDN_x4.pth"}
 SETS = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
 CLI = [str(Path(sys.executable).parent / "sr-compress")]

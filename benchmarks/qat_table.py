@@ -24,12 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _common import data_root
+from _results import machine_line, md_table, update_section
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine_line, md_table, update_section  # noqa: E402
-
-SHARED = Path(os.environ.get("SR_COMPRESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = data_root()
 CLI = [sys.executable, "-m", "sr_compress.cli"]
 
 
