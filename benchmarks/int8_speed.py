@@ -1,0 +1,79 @@
+"""Latency of several exported artifacts measured in ONE process, interleaved, so ratios are fair.
+
+``sr-compress bench`` times one export directory per process; on a shared machine two such runs
+minutes apart can differ several-fold. Here every artifact is loaded once and the timed runs go
+round-robin (artifact A, B, C, A, B, C, ...), so load changes hit all of them alike; the table
+gives each one's median and its ratio to the first.
+
+    python benchmarks/int8_speed.py --section int8_speed_rlfn \\
+        fp32=/tmp/qat_v2/ptq:openvino-fp32 ptq=/tmp/qat_v2/ptq:openvino-int8 \\
+        qat=/tmp/qat_v2/qat_t91/export:openvino-int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import add_run_args, command_line, start, write_results
+from _results import machine_line, md_table
+
+
+def load(spec: str, threads: int) -> tuple[str, Any, dict[str, Any]]:
+    from sr_compress.runtime.manifest import read_manifest
+    from sr_compress.runtime.runners import make_runner
+
+    label, _, rest = spec.partition("=")
+    directory, _, artifact = rest.rpartition(":")
+    manifest = read_manifest(directory)
+    entry = manifest.artifact(artifact)
+    info = {"dir": directory, "artifact": artifact, "backend": entry.backend, "precision": entry.precision,
+            "provenance": (manifest.provenance or {}).get("method", "export")}
+    return label, make_runner(entry, manifest=manifest, threads=threads), info
+
+
+def measure(runners: list[tuple[str, Any]], x: np.ndarray, rounds: int, warmup: int) -> dict[str, list[float]]:
+    for _ in range(warmup):
+        for _, r in runners:
+            r.run(x)
+    times: dict[str, list[float]] = {name: [] for name, _ in runners}
+    for _ in range(rounds):
+        for name, r in runners:
+            t = time.perf_counter()
+            r.run(x)
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("targets", nargs="+", help="LABEL=EXPORT_DIR:ARTIFACT (the first is the ratio's base)")
+    ap.add_argument("--size", type=int, default=128, help="LR side (square input)")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    add_run_args(ap, "int8_speed", threads=2)
+    args = ap.parse_args()
+    start(args)
+    loaded = [load(t, args.threads) for t in args.targets]
+    x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
+    times = measure([(n, r) for n, r, _ in loaded], x, args.rounds, args.warmup)
+    base = float(np.median(times[loaded[0][0]]))
+    rows, data = [], {}
+    for name, _, info in loaded:
+        med = float(np.median(times[name]))
+        rows.append([name, info["artifact"], info["provenance"], round(med * 1e3, 1),
+                     round(float(np.percentile(times[name], 90)) * 1e3, 1), round(base / med, 2)])
+        data[name] = {**info, "median_ms": med * 1e3, "times_ms": [t * 1e3 for t in times[name]]}
+    md = (f"{machine_line()}\n\nCommand: `{command_line(Path(__file__).name)}`\n\nLR {args.size}x{args.size}, "
+          f"batch 1, {args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} warm-up rounds, "
+          "all artifacts in one process.\n\n"
+          + md_table(["label", "artifact", "made by", "median ms", "p90 ms", f"speed-up vs {loaded[0][0]}"], rows)
+          + "\n")
+    write_results(args, md, data)
+
+
+if __name__ == "__main__":
+    main()
