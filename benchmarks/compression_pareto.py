@@ -1,59 +1,95 @@
-"""Pareto picture for RLFN x4: teacher and pruned(+kd) student, each FP32 / plain-PTQ INT8 OpenVINO.
+"""Pareto picture for RLFN x4: the teacher (FP32 / FP16 / PTQ INT8), QAT INT8, pruned(+kd) and pruned+QAT.
 
-Exports, validates (Set5 + Set14 x4) and benches (256x256, batch 1, 2 threads) every checkpoint,
-then runs ``sr-compress report`` with bicubic as reference and writes the table + PNG into
-RESULTS.md. Needs the student of ``compression_table.py`` (its ``--work`` directory).
+Checkpoints are exported (OpenVINO FP32 + PTQ INT8), validated (Set5 + Set14 x4) and benched
+(``--size`` LR, batch 1, 2 threads); existing export directories (QAT exports from
+``qat_table.py`` or ``sr-compress quantize --qat``) are validated/benched if they have not been.
+Then ``sr-compress report`` joins them with bicubic as the reference point. Nothing in ``--work`` is
+deleted; a finished directory is reused.
 
-    python benchmarks/compression_pareto.py
+    python benchmarks/compression_pareto.py \\
+        --checkpoint "pruned 0.75 + kd=/tmp/prune_curve/rlfn_m75/kd/student.pth" \\
+        --export "QAT INT8=/tmp/qat_v2/qat_t91/export"
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from _results import machine_line, update_section
-from compression_table import CLI, DATA, SETS, run
+from _common import RESULTS_DIR, add_run_args, command_line, data_root, write_results
+from _results import machine_line
+from compression_table import CLI, run
 
-HERE = Path(__file__).resolve().parent
+DATA = data_root()
+SETS = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
+
+
+def slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in label).strip("_").lower()
+
+
+def finish(d: Path, size: int, log: Path) -> None:
+    """Validate and bench an export directory unless it already was."""
+    if not (d / "validation.json").is_file():
+        run([*CLI, "validate", str(d), "--data", SETS, "--threads", "2"], log)
+    if not (d / "bench.json").is_file():
+        run([*CLI, "bench", str(d), "--size", f"{size}x{size}", "--batch", "1", "--runs", "5", "--threads", "2",
+             "--no-compile", "--json", str(d / "bench.json")], log)
+
+
+def pairs(items: list[str], flag: str) -> list[tuple[str, Path]]:
+    out = []
+    for it in items:
+        label, sep, path = it.partition("=")
+        if not sep:
+            sys.exit(f"error: {flag} {it!r}: expected LABEL=PATH")
+        out.append((label, Path(path)))
+    return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--table-work", type=Path, default=Path("/tmp/compression_table/rlfn"))
-    ap.add_argument("--work", type=Path, default=Path("/tmp/compression_pareto"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--teacher", type=Path, default=DATA / "weights/RLFN/rlfn_x4.pth")
+    ap.add_argument("--checkpoint", action="append", default=[], help="LABEL=CKPT to export (repeatable)")
+    ap.add_argument("--export", action="append", default=[], help="LABEL=EXPORT_DIR already made (repeatable)")
+    ap.add_argument("--size", type=int, default=128, help="bench LR side")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/compression_pareto_v2"))
+    add_run_args(ap, "compression_pareto_rlfn")
     args = ap.parse_args()
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
     log = w / "commands.log"
-    models = {"teacher": DATA / "weights/RLFN/rlfn_x4.pth", "pruned075_kd": args.table_work / "p75_kd/student.pth"}
     t0 = time.time()
     dirs = []
-    for name, ckpt in models.items():
-        d = w / name
-        if not (d / "bench.json").is_file():
-            shutil.rmtree(d, ignore_errors=True)
-            run([*CLI, "export", str(ckpt), "--out", str(d), "--no-onnx", "--openvino", "--precision", "fp32,int8"], log)
-            run([*CLI, "validate", str(d), "--data", SETS, "--threads", "2"], log)
-            run([*CLI, "bench", str(d), "--size", "256x256", "--batch", "1", "--runs", "5", "--threads", "2",
-                 "--no-compile", "--json", str(d / "bench.json")], log)
+    for label, ckpt in [("teacher", args.teacher), *pairs(args.checkpoint, "--checkpoint")]:
+        d = w / slug(label)
+        if not (d / "manifest.json").is_file():
+            precisions = "fp32,fp16,int8" if label == "teacher" else "fp32,int8"
+            run([*CLI, "export", str(ckpt), "--out", str(d), "--no-onnx", "--openvino", "--precision", precisions,
+                 "--force"], log)
+        finish(d, args.size, log)
+        dirs.append(str(d))
+    for _label, d in pairs(args.export, "--export"):
+        finish(d, args.size, log)
         dirs.append(str(d))
     bic = w / "bicubic.json"
     if not bic.is_file():
         run([*CLI, "eval", "--model", "bicubic", "--data", SETS, "--scale", "4", "--json", str(bic)], log)
     run([*CLI, "report", *dirs, str(bic), "--out", str(w / "report")], log)
-    (HERE / "results").mkdir(exist_ok=True)
-    shutil.copy(w / "report/pareto.png", HERE / "results/compression_pareto_rlfn.png")
-    md = ((w / "report/pareto.md").read_text())
-    cmds = "".join(f"    {ln[2:]}" for ln in log.read_text().splitlines(keepends=True) if ln.startswith("$ "))
-    update_section("compression_pareto_rlfn", (
-        "### Pareto, RLFN x4 (`python benchmarks/compression_pareto.py`)\n\n"
-        f"{machine_line()}; wall {time.time() - t0:.0f} s; latency = `sr-compress bench` median, 256x256 LR, "
-        "batch 1, 2 threads, on a machine shared with 7 other engineers (numbers are noisy). INT8 = plain NNCF "
-        f"PTQ (`export --precision int8`); no QAT row (not shipped).\n\n{md}\n"
-        "![pareto](results/compression_pareto_rlfn.png)\n\nCommands:\n\n" + cmds))
+    png = RESULTS_DIR / "compression_pareto_rlfn.png"
+    shutil.copy(w / "report/pareto.png", png)
+    labels = "; ".join(f"`{Path(d).name}` = {lab}" for lab, d in
+                       [("teacher", w / "teacher"), *[(lab, w / slug(lab)) for lab, _ in pairs(args.checkpoint, "")],
+                        *pairs(args.export, "")])
+    md = (f"{machine_line()}; wall {time.time() - t0:.0f} s. Command: `{command_line(Path(__file__).name)}`\n\n"
+          f"Latency = `sr-compress bench` median, {args.size}x{args.size} LR, batch 1, 2 threads, one process per "
+          "export directory on a shared machine (noisy: the `int8_speed_rlfn` section has fair ratios from one "
+          f"process). Directories: {labels}. INT8 artifacts use 7-bit weights on this AVX2 CPU (overflow fix)."
+          f"\n\n{(w / 'report/pareto.md').read_text()}\n![pareto](results/{png.name})\n")
+    write_results(args, md, {"dirs": dirs})
 
 
 if __name__ == "__main__":

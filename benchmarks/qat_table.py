@@ -174,16 +174,16 @@ def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argpa
           "`sr-compress validate`, drop vs the PyTorch FP32 reference. QAT: "
           f"{args.iterations} iterations x batch {args.batch_size} of 48x48 LR patches, L1 to the FP32 outputs, "
           "weights lr 3e-5, quantizer lr 1e-2 (cosine), input quantizer initialised to the exact pixel range. "
-          "Latency: `sr-compress bench` LR 128x128 batch 1, 2 threads, median of 10, one process per export "
-          "directory, on a heavily shared 2-core machine. CPU s: the step that made the artifact (PTQ export; "
-          "QAT = calibration + training + export), user+sys.\n\nCommand: `PYTHONPATH=$PWD "
-          f"/work/main/.venv/bin/python benchmarks/qat_table.py --iterations {args.iterations}`\n\n")
+          "This CPU has AVX2 but no VNNI, so every INT8 artifact here (PTQ and QAT) uses 7-bit weights "
+          "(`--overflow-fix auto`, docs/compression.md: 8-bit weights saturate the INT8 kernels here). "
+          "The fake-quant rows are the PyTorch model the artifacts were exported from. Latency: `sr-compress "
+          "bench` LR 128x128 batch 1, 2 threads, one process per export directory minutes apart on a shared "
+          "machine: compare speeds with the `int8_speed_rlfn` section (one process, interleaved). CPU s: the "
+          "step that made the artifact (PTQ export; QAT = calibration + training + export), user+sys.\n\n"
+          "Command: `python benchmarks/qat_table.py "
+          f"--iterations {args.iterations}`\n\n")
     md += md_table(["model", "artifact", "set", "PSNR-Y", "drop dB", "latency ms", "CPU s"], rows)
-    md += ("\n\nRead with care: the three `bench` runs happened minutes apart on a machine shared by 8 engineers "
-           "(load average 7-9 on 2 cores); their latencies differ 3-6x for artifacts of the same kind, so they do "
-           "not measure QAT vs PTQ speed (both are the same INT8 graph shape; rerun the bench steps on a quiet "
-           "machine). Exported artifacts vs their own fake-quant PyTorch model: see `vs_fake_quant_psnr_db` in "
-           "the JSON and the gap between the fake-quant and openvino-int8 rows.\n")
+    md += "\n"
     update_section("qat_table", md, data)
     print(md)
 
