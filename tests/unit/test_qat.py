@@ -132,6 +132,31 @@ def test_export_ir_and_qdq_match_fake_quant(tiny: tuple[object, Path], trained: 
         y = run_artifact(tmp_path / "exp" / art.path, x)
         assert y.shape == ref.shape
         assert float(np.mean(np.abs(y - ref))) < MAX_MEAN_ABS, art.name
+    # issue 19's bar: the artifacts score like the fake-quant model within 0.01 dB PSNR-Y vs GT
+    scores = _scores_vs_gt(trained.model, tmp_path / "exp", m.artifacts)
+    for name, db in scores.items():
+        assert abs(db - scores["fake-quant"]) <= 0.01, (name, scores)
+
+
+def _scores_vs_gt(model: object, exp: Path, artifacts: list) -> dict[str, float]:
+    """Mean PSNR-Y vs GT (standard protocol) of the fake-quant model and each artifact on 2 default images."""
+    from sr_compress.compress.qat_export import run_artifact
+    from sr_compress.data.defaults import default_benchmark_dir
+    from sr_compress.data.io import list_images, read_uint8, to_uint8
+    from sr_compress.metrics.sr import evaluate_pair
+
+    root = default_benchmark_dir(2)
+    scores: dict[str, list[float]] = {"fake-quant": [], **{a.name: [] for a in artifacts}}
+    for lr_path in list_images(root / "LR_bicubic" / "X2")[:2]:
+        lr = read_uint8(lr_path)[:96, :96]
+        hr = read_uint8(root / "HR" / lr_path.name.replace("x2.", "."))[:2 * lr.shape[0], :2 * lr.shape[1]]
+        x = np.ascontiguousarray((lr.astype(np.float32) / 255).transpose(2, 0, 1)[None])
+        with torch.no_grad():
+            outs = {"fake-quant": model(torch.from_numpy(x)).numpy()}
+        outs.update({a.name: run_artifact(exp / a.path, x) for a in artifacts})
+        for name, y in outs.items():
+            scores[name].append(evaluate_pair(to_uint8(y), hr, 2)["psnr"])
+    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 @pytest.mark.parametrize("args, needle", [
