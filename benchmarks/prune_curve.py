@@ -142,7 +142,7 @@ def report(results: list[dict[str, Any]], teachers: dict[str, dict[str, float]],
                      f"{r['params']:,}", round(r["pruned"]["Set5"] - t["Set5"], 2),
                      round(r["recovered"]["Set5"] - t["Set5"], 3), round(r["recovered"]["Set14"] - t["Set14"], 3),
                      round(r["cpu_s"]["distill"] / 60, 1)])
-    png = RESULTS_DIR / "prune_curve.png"
+    png = RESULTS_DIR / f"{args.section}.png"
     plot(results, teachers, png)
     teach = "; ".join(f"{m}: Set5 {t['Set5']:.2f}, Set14 {t['Set14']:.2f}" for m, t in teachers.items())
     md = (f"{machine_line()}\n\nCommand: `python benchmarks/prune_curve.py {' '.join(map(shlex.quote, sys.argv[1:]))}`"
