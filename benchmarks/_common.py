@@ -25,7 +25,8 @@ What it offers, by group:
 - arguments: ``add_run_args(ap, section)`` (``--threads --budget-s --section --no-update/--no-results
   --json``), ``add_seed_args(ap)`` (``--seeds 0,1,2``), ``add_work_args(ap, default)`` (``--work
   --overwrite``); parsers ``int_list``, ``str_list``, ``size_hw`` for comma lists and ``HxW``.
-- run: ``start(args)`` → ``Budget`` (threads, data root, a clock), ``work_dir(path, overwrite)``.
+- run: ``start(args)`` → ``Budget`` (threads, data root, a clock), ``work_dir(path, overwrite)``,
+  ``discard(path)`` (only inside a folder ``work_dir`` prepared in this run).
 - statistics (>= 3 seeds, paired): ``mean_std(xs)``, ``paired_diff(a, b)``, ``pm(xs)``.
 - output: ``command_line(script, prefix)``, ``render(template, **fields)``, ``write_results(args, md,
   data)`` / ``write_section(args, name, md, data)``, ``read_results(name)``, ``machine_line()``,
@@ -53,7 +54,7 @@ from _results import RESULTS_DIR, machine_line, md_table, update_section
 
 __all__ = [
     "RESULTS_DIR", "Budget", "add_data_args", "add_run_args", "add_seed_args", "add_work_args", "benchmark_set",
-    "command_line", "data_root", "evaluate", "int_list", "load_or_reason", "load_spec", "machine_line",
+    "command_line", "data_root", "discard", "evaluate", "int_list", "load_or_reason", "load_spec", "machine_line",
     "md_table", "mean_std", "paired_diff", "pm", "read_results", "render", "set_data_root", "shared",
     "size_hw", "start", "str_list", "work_dir", "write_results", "write_section",
 ]
@@ -158,12 +159,14 @@ def size_hw(text: str) -> tuple[int, int]:
     return h, w
 
 
-def add_run_args(ap: argparse.ArgumentParser, section: str, threads: int = 2) -> None:
-    """The arguments every script takes (one argument group, so ``--help`` shows them together)."""
+def add_run_args(ap: argparse.ArgumentParser, section: str, threads: int = 2, *, budget: bool = True) -> None:
+    """The arguments every script takes (one argument group, so ``--help`` shows them together);
+    ``budget=False`` leaves out ``--budget-s`` for a script whose every phase has its own duration."""
     g = ap.add_argument_group("run")
     g.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
-    g.add_argument("--budget-s", type=float, default=None,
-                   help="start no new measurement after this many seconds (the rest is listed as not run)")
+    if budget:
+        g.add_argument("--budget-s", type=float, default=None,
+                       help="start no new measurement after this many seconds (the rest is listed as not run)")
     g.add_argument("--section", default=section,
                    help="RESULTS.md section / results JSON name (a second configuration gets its own)")
     g.add_argument("--no-update", "--no-results", dest="no_update", action="store_true",
@@ -216,6 +219,9 @@ def start(args: argparse.Namespace) -> Budget:
     return Budget(getattr(args, "budget_s", None))
 
 
+_PREPARED: set[Path] = set()  # the work folders this run emptied or created (what ``discard`` may touch)
+
+
 def work_dir(path: Path, overwrite: bool) -> Path:
     """An empty scratch folder at ``path``; an existing non-empty one is emptied only on ``--overwrite``."""
     if path.exists() and any(path.iterdir()):
@@ -223,7 +229,17 @@ def work_dir(path: Path, overwrite: bool) -> Path:
             sys.exit(f"error: {path} exists and is not empty: pass --overwrite to delete it, or another --work")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    _PREPARED.add(path.resolve())
     return path
+
+
+def discard(path: Path) -> None:
+    """Delete ``path``, something this run made inside a folder ``work_dir`` prepared (to free disk
+    between measurements); anything else is refused, so a script cannot delete what it did not make."""
+    p = path.resolve()
+    if not any(p != root and p.is_relative_to(root) for root in _PREPARED):
+        raise ValueError(f"discard({path}): not inside a work folder this run prepared with work_dir()")
+    shutil.rmtree(p, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------ statistics
