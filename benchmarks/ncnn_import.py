@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     write(results, eval_rows(args.eval_json), args, validation_rows(args.validation_json))
 
 
-def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
-          validations: list[list[Any]] | None = None) -> None:
+def section(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
+            validations: list[list[Any]] | None = None) -> str:
     summary = []
     for r in results:
         ps = [row["psnr_vs_ncnn"] for row in r["rows"]]
@@ -181,8 +181,13 @@ def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.
         md.append(render("ncnn_import_validation", table=md_table(
             ["arch", "artifact", "dataset", "PSNR (Y)", "drop vs PyTorch (dB)", "PSNR vs PyTorch (RGB)", "max abs"],
             validations)))
+    return "\n\n".join(md)
+
+
+def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
+          validations: list[list[Any]] | None = None) -> None:
     saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld}
-    write_results(args, "\n\n".join(md),
+    write_results(args, section(results, evals, args, validations),
                   {"results": results, "eval": evals, "validation": validations, "args": saved_args})
 
 

@@ -170,3 +170,48 @@ def test_every_template_is_rendered_by_a_script() -> None:
     scripts = "".join(p.read_text() for p in BENCH.glob("*.py"))
     unused = [p.stem for p in (BENCH / "templates").glob("*.md") if f'"{p.stem}"' not in scripts]
     assert not unused, unused
+
+
+def _committed(name: str) -> tuple[list[str], object]:
+    """The table lines of section ``name`` in benchmarks/RESULTS.md and its results JSON."""
+    text = (BENCH / "RESULTS.md").read_text()
+    body = text.split(f"<!-- BEGIN {name} -->")[1].split(f"<!-- END {name} -->")[0]
+    return [ln for ln in body.splitlines() if ln.startswith("|")], json.loads((BENCH / "results" / f"{name}.json").read_text())
+
+
+def _rerender(name: str, data: dict) -> str:
+    if name == "export_cpu":
+        import export_cpu
+
+        return export_cpu.report(data, export_cpu.parse([]), 60.0, [])
+    if name == "ncnn_import":
+        import ncnn_import
+
+        args = ncnn_import.parse(["--crop", str(data["args"]["crop"]), "--realworld", data["args"]["realworld"]])
+        args.eval_json = ["x"] if data["eval"] else []
+        return ncnn_import.section(data["results"], data["eval"], args, data["validation"])
+    if name == "upscale_throughput":
+        import upscale_throughput
+
+        t = data["throughput"]
+        a = upscale_throughput.parse(["--export", "X", "--size", str(t["size"]), "--batch", str(t["batch"]),
+                                      "--images", str(t["images"]), "--threads", str(t["threads"])])
+        return upscale_throughput.report(a, t, data["video"])
+    import serve_load
+
+    saved = data["args"]
+    a = serve_load.parse([f"--{k.replace('_', '-')}={v}" for k, v in saved.items()
+                          if k not in ("model", "no_write", "checkpoint")])
+    return serve_load.report(a, "rlfn_x4.pth", data["saturation"], data["mixed_and_sigterm"], data["hostile"], 1.0)
+
+
+@pytest.mark.parametrize("name", ["export_cpu", "ncnn_import", "upscale_throughput", "serve_load"])
+def test_templates_reproduce_the_committed_tables(name: str) -> None:
+    """The sections rendered through templates/ from the committed JSON keep every table line the
+    section in RESULTS.md has (prose moved out of the code, output unchanged)."""
+    if not (BENCH / "results" / f"{name}.json").is_file():
+        pytest.skip(f"benchmarks/results/{name}.json is not in this checkout")
+    lines, data = _committed(name)
+    rendered = _rerender(name, data).splitlines()
+    missing = [ln for ln in lines if ln not in rendered]
+    assert lines and not missing, missing[:3]
