@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         if saved is None:
             raise SystemExit(f"error: --reuse needs benchmarks/results/{args.section}.json from an earlier run")
         args.threads, args.crop, args.realworld = saved["args"]["threads"], saved["args"]["crop"], saved["args"]["realworld"]
+        args.load_avg = saved["args"].get("load_avg", "not recorded")  # older files did not keep it
         start(args)  # so the machine line names the threads the runs used
         write(saved["results"], eval_rows(args.eval_json), args, validation_rows(args.validation_json))
         return
@@ -170,7 +171,8 @@ def section(results: list[dict[str, Any]], evals: list[list[Any]], args: argpars
                         " / ".join(f"{v:.0f}" for v in r["seconds"].values())])
     cmd = (f"python benchmarks/ncnn_import.py --threads {args.threads} --crop {args.crop}"
            + (" --eval-json ..." if args.eval_json else "") + (" --validation-json ..." if validations else ""))
-    md = [render("ncnn_import", cmd=cmd, machine=machine_line(), load=os.getloadavg()[0],
+    load = getattr(args, "load_avg", None)
+    md = [render("ncnn_import", cmd=cmd, machine=machine_line(), load=f"{load:.0f}" if isinstance(load, (int, float)) else "not recorded",
                  realworld=", ".join(args.realworld.split(",")), crop=args.crop, table=md_table(
                      ["model", "imported as", "scale", "params", "weights", "inputs", "min PSNR interp vs ncnn (dB)",
                       "max abs interp vs ncnn", "max abs native vs interp", "s interp / native / ncnn"], summary))]
@@ -186,7 +188,9 @@ def section(results: list[dict[str, Any]], evals: list[list[Any]], args: argpars
 
 def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
           validations: list[list[Any]] | None = None) -> None:
-    saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld}
+    if getattr(args, "load_avg", None) is None:  # measured now: the load it was measured under
+        args.load_avg = os.getloadavg()[0]
+    saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld, "load_avg": args.load_avg}
     write_results(args, section(results, evals, args, validations),
                   {"results": results, "eval": evals, "validation": validations, "args": saved_args})
 
