@@ -13,19 +13,19 @@ benchmarks/results/eval_weights.json (prose: benchmarks/templates/eval_weights.m
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from _common import (
-    RESULTS_DIR,
     Budget,
+    add_data_args,
     add_run_args,
     benchmark_set,
     evaluate,
     load_or_reason,
     machine_line,
     md_table,
+    read_results,
     render,
     shared,
     start,
@@ -98,7 +98,7 @@ def _delta(ours: float | None, pub: float | None) -> str:
     return f"{d:+.3f}" + (" ✓" if abs(d) <= 0.05 else " ✗")
 
 
-def parse() -> argparse.Namespace:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="Set5,Set14", help="benchmark sets (folders under shared/data/benchmarks)")
     ap.add_argument("--only", default=None, help="evaluate only entries whose file contains this text")
@@ -106,8 +106,9 @@ def parse() -> argparse.Namespace:
                     help="keep the (checkpoint, set) and bicubic results already in benchmarks/results/"
                          "eval_weights.json and measure only the missing ones (to finish a budgeted run)")
     add_run_args(ap, "eval_weights")
+    add_data_args(ap)
     ap.set_defaults(budget_s=600.0)
-    return ap.parse_args()
+    return ap.parse_args(argv)
 
 
 @dataclass
@@ -120,10 +121,9 @@ class Previous:
 
     @classmethod
     def read(cls, section: str) -> Previous:
-        path = RESULTS_DIR / f"{section}.json"
-        if not path.is_file():
+        old = read_results(section)
+        if old is None:
             return cls()
-        old = json.loads(path.read_text())
         ckpt = {(c["file"], c["scale"]): c for c in old.get("checkpoints", [])}
         for c in ckpt.values():  # older files kept only a per-checkpoint total: spread it so sums stay exact
             for r in c.get("results", {}).values():

@@ -20,13 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _results import machine_line, md_table, update_section
+from _common import (
+    add_data_args,
+    add_run_args,
+    machine_line,
+    md_table,
+    read_results,
+    render,
+    shared,
+    start,
+    write_results,
+)
 
 from sr_compress.data.io import read_uint8, to_tensor, to_uint8
 from sr_compress.metrics.sr import psnr
@@ -35,17 +46,16 @@ from sr_compress.models.ncnn import load_ncnn_graph
 from sr_compress.models.ncnn.fixtures import realesrgan_ncnn_models
 from sr_compress.models.ncnn.reference import NcnnReference
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REALSR = ("chip.png", "comic1.png", "Lincoln.png")
 MODELS = ("realesr-animevideov3-x4", "realesrgan-x4plus")
 
 
 def inputs(crop: int, realworld: tuple[str, ...]) -> list[tuple[str, torch.Tensor]]:
     out = []
-    for p in sorted((DATA / "benchmarks" / "Set5" / "LR_bicubic" / "X4").glob("*.png")):
+    for p in sorted(shared("benchmarks", "Set5", "LR_bicubic", "X4").glob("*.png")):
         out.append((f"Set5/{p.stem}", to_tensor(read_uint8(p))))
     for name in realworld:
-        img = read_uint8(DATA / "realworld" / "RealSRSet+5images" / name)
+        img = read_uint8(shared("realworld", "RealSRSet+5images", name))
         h, w = img.shape[:2]
         t, lft = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
         out.append((f"RealSRSet/{name} [{crop}px crop]", to_tensor(img[t:t + crop, lft:lft + crop])))
@@ -111,28 +121,34 @@ def validation_rows(paths: list[str]) -> list[list[Any]]:
     return rows
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--crop", type=int, default=64, help="centre crop (px) of the RealSRSet inputs")
     ap.add_argument("--realworld", default=",".join(REALSR))
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-json", nargs="*", default=[], help="sr-compress eval --json outputs to tabulate")
     ap.add_argument("--validation-json", nargs="*", default=[],
                     help="validation.json of `sr-compress export MODEL.param` + `sr-compress validate`")
     ap.add_argument("--reuse", action="store_true",
                     help="rewrite the section from benchmarks/results/ncnn_import.json (no model runs), e.g. "
                          "to add --eval-json rows that finished later")
-    args = ap.parse_args()
-    if args.reuse:
-        from _results import RESULTS_DIR
+    add_run_args(ap, "ncnn_import", threads=1, budget=False)
+    add_data_args(ap)
+    return ap.parse_args(argv)
 
-        saved = json.loads((RESULTS_DIR / "ncnn_import.json").read_text())
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if args.reuse:
+        saved = read_results(args.section)
+        if saved is None:
+            raise SystemExit(f"error: --reuse needs benchmarks/results/{args.section}.json from an earlier run")
         args.threads, args.crop, args.realworld = saved["args"]["threads"], saved["args"]["crop"], saved["args"]["realworld"]
-        torch.set_num_threads(args.threads)  # so the machine line names the threads the runs used
+        args.load_avg = saved["args"].get("load_avg", "not recorded")  # older files did not keep it
+        start(args)  # so the machine line names the threads the runs used
         write(saved["results"], eval_rows(args.eval_json), args, validation_rows(args.validation_json))
         return
-    torch.set_num_threads(args.threads)
+    start(args)
     found = realesrgan_ncnn_models()
     images = inputs(args.crop, tuple(n for n in args.realworld.split(",") if n))
     results = []
@@ -143,8 +159,8 @@ def main() -> None:
     write(results, eval_rows(args.eval_json), args, validation_rows(args.validation_json))
 
 
-def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
-          validations: list[list[Any]] | None = None) -> None:
+def section(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
+            validations: list[list[Any]] | None = None) -> str:
     summary = []
     for r in results:
         ps = [row["psnr_vs_ncnn"] for row in r["rows"]]
@@ -153,36 +169,30 @@ def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.
                         _fmt_psnr(float(np.min(ps))), f"{max(row['maxabs_vs_ncnn'] for row in r['rows']):.2e}",
                         f"{max(row['maxabs_native_vs_interp'] for row in r['rows']):.2e}",
                         " / ".join(f"{v:.0f}" for v in r["seconds"].values())])
-    md = [
-        "## ncnn import: official Real-ESRGAN ncnn models vs the ncnn runtime",
-        "",
-        f"`python benchmarks/ncnn_import.py --threads {args.threads} --crop {args.crop}"
-        + (" --eval-json ..." if args.eval_json else "") + (" --validation-json ..." if validations else "")
-        + "` — " + machine_line()
-        + ". Shared 2-core machine, heavily contended (load average ~17): times are wall seconds, not speed claims.",
-        "",
-        f"Inputs: Set5 LR x4 (5 images, whole) and RealSRSet {', '.join(args.realworld.split(','))} "
-        f"(centre {args.crop}px crops), RGB in [0, 1] as Real-ESRGAN-ncnn-vulkan feeds them. "
-        "ncnn runtime: CPU, fp32 storage/arithmetic, no packing (the file's fp16 weights decoded to fp32). "
-        "PSNR on Y of the uint8 outputs, crop = scale (min over the inputs); max abs on the float outputs.",
-        "",
-        md_table(["model", "imported as", "scale", "params", "weights", "inputs", "min PSNR interp vs ncnn (dB)",
-                  "max abs interp vs ncnn", "max abs native vs interp", "s interp / native / ncnn"], summary),
-    ]
+    cmd = (f"python benchmarks/ncnn_import.py --threads {args.threads} --crop {args.crop}"
+           + (" --eval-json ..." if args.eval_json else "") + (" --validation-json ..." if validations else ""))
+    load = getattr(args, "load_avg", None)
+    md = [render("ncnn_import", cmd=cmd, machine=machine_line(), load=f"{load:.0f}" if isinstance(load, (int, float)) else "not recorded",
+                 realworld=", ".join(args.realworld.split(",")), crop=args.crop, table=md_table(
+                     ["model", "imported as", "scale", "params", "weights", "inputs", "min PSNR interp vs ncnn (dB)",
+                      "max abs interp vs ncnn", "max abs native vs interp", "s interp / native / ncnn"], summary))]
     if evals:
-        md += ["", "`sr-compress eval --model MODEL.param --data ../shared/data/benchmarks/SetN --scale 4 --json ...` "
-               "(native architecture; GAN-trained models score low PSNR by design):", "",
-               md_table(["model", "arch", "dataset", "images", "PSNR (Y)", "SSIM (Y)", "s"], evals)]
+        md.append(render("ncnn_import_eval", table=md_table(
+            ["model", "arch", "dataset", "images", "PSNR (Y)", "SSIM (Y)", "s"], evals)))
     if validations:
-        md += ["", "`sr-compress export realesrgan-x4plus.param --out DIR --openvino` then "
-               "`sr-compress validate DIR --data ../shared/data/benchmarks/Set5 --threads 1` (the imported x4plus "
-               "as native rrdbnet; drop = PSNR-Y of PyTorch minus the artifact's):", "",
-               md_table(["arch", "artifact", "dataset", "PSNR (Y)", "drop vs PyTorch (dB)", "PSNR vs PyTorch (RGB)",
-                         "max abs"], validations)]
-    saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld}
-    update_section("ncnn_import", "\n".join(md),
-                   {"results": results, "eval": evals, "validation": validations, "args": saved_args})
-    print("\n".join(md))
+        md.append(render("ncnn_import_validation", table=md_table(
+            ["arch", "artifact", "dataset", "PSNR (Y)", "drop vs PyTorch (dB)", "PSNR vs PyTorch (RGB)", "max abs"],
+            validations)))
+    return "\n\n".join(md)
+
+
+def write(results: list[dict[str, Any]], evals: list[list[Any]], args: argparse.Namespace,
+          validations: list[list[Any]] | None = None) -> None:
+    if getattr(args, "load_avg", None) is None:  # measured now: the load it was measured under
+        args.load_avg = os.getloadavg()[0]
+    saved_args = {"threads": args.threads, "crop": args.crop, "realworld": args.realworld, "load_avg": args.load_avg}
+    write_results(args, section(results, evals, args, validations),
+                  {"results": results, "eval": evals, "validation": validations, "args": saved_args})
 
 
 if __name__ == "__main__":

@@ -40,12 +40,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import machine_line, md_table, update_section
+from _common import (
+    add_data_args,
+    add_run_args,
+    command_line,
+    machine_line,
+    md_table,
+    render,
+    shared,
+    start,
+    write_results,
+)
 
-HERE = Path(__file__).resolve().parent
-
-
-DEFAULT_CKPT = HERE.parent.parent / "shared" / "data" / "weights" / "RLFN" / "rlfn_x4.pth"
+DEFAULT_CKPT = "RLFN/rlfn_x4.pth"  # under shared/data/weights
 
 
 def export_with_cli(ckpt: Path, out: Path) -> Path:
@@ -57,7 +64,7 @@ def export_with_cli(ckpt: Path, out: Path) -> Path:
 
 def runner_rate(export: Path, tile: int, batch: int, threads: int, seconds: float) -> float:
     """Tiles/s of the bare ONNX Runtime runner (no HTTP) at ``batch`` tiles of ``tile``²."""
-    from sr_compress.export.manifest import read_manifest
+    from sr_compress.runtime.manifest import read_manifest
     from sr_compress.runtime.runners import make_runner
     from sr_compress.serve.models import choose_artifact
 
@@ -418,50 +425,50 @@ def report(args: argparse.Namespace, model: str, sat: list[dict], b: dict, c: di
          f"worst {c['small_worst_s']:.2f} s", f"RSS ≤ {c['rss_bound_mb']:g} MB, small < 5 s",
          "PASS" if c["pass"] else "FAIL"],
     ]
-    cmd = "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
-    return (
-        "## sr-serve load test (loopback, real model)\n\n"
-        f"Model: {model}, exported with `sr-compress export` (ONNX fp32), served with ONNX Runtime, "
-        f"{args.threads} inference threads, tile {args.tile} (overlap 8), max batch {args.max_batch}, queue size "
-        f"{args.queue_size}, drain timeout {args.drain_timeout:g} s, every other limit at its default. Small = "
-        f"{args.tile}² (1 tile), medium = {2 * args.tile}², large = {4 * args.tile}² real-photo crops. "
-        f"**Client and server share this machine's {os.cpu_count()} cores, which other engineers' jobs were using "
-        f"at the same time (contended): absolute rates are low and noisy; the bare-runner rate is measured in the "
-        f"same run before and after (a) for that reason.**\n\n"
-        + md_table(["phase", "load", "measured", "target", "result"], rows)
-        + f"\n\nMachine: {machine_line()}. Wall time {wall:.0f} s. Command: `{cmd.strip()}`\n"
-    )
+    return render("serve_load", model=model, a=args, medium=2 * args.tile, large=4 * args.tile, cores=os.cpu_count(),
+                  table=md_table(["phase", "load", "measured", "target", "result"], rows), machine=machine_line(),
+                  wall=wall, cmd=command_line("serve_load.py", "flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python"))
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CKPT, help="exported first with sr-compress export")
-    ap.add_argument("--model", type=Path, default=None, help="serve this export dir instead (skips the export)")
-    ap.add_argument("--tile", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sat-runs", default="2:png,2:jpeg",
-                    help="(a) is run for each THREADS:FORMAT (the response format the clients ask for)")
-    ap.add_argument("--max-batch", type=int, default=4)
-    ap.add_argument("--queue-size", type=int, default=8)
-    ap.add_argument("--drain-timeout", type=float, default=10.0)
-    ap.add_argument("--probe-seconds", type=float, default=8.0)
-    ap.add_argument("--warmup", type=float, default=4.0)
-    ap.add_argument("--sat-seconds", type=float, default=30.0)
-    ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--mixed-seconds", type=float, default=60.0)
-    ap.add_argument("--after-sigterm", type=float, default=15.0, help="load keeps running this long after SIGTERM")
-    ap.add_argument("--small-p99-bound", type=float, default=0.0,
-                    help="seconds (b) must meet (0: 2 x (queue-size + max-batch) / bare tiles/s from (a))")
-    ap.add_argument("--stalled", type=int, default=150)
-    ap.add_argument("--stall-mib", type=int, default=18)
-    ap.add_argument("--hostile-seconds", type=float, default=20.0)
-    ap.add_argument("--rss-bound-mb", type=float, default=1024.0)
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
-    args = ap.parse_args()
-    wall0 = time.perf_counter()
+    g = ap.add_argument_group("model")
+    g.add_argument("--checkpoint", type=Path, default=None,
+                   help=f"exported first with sr-compress export (default: {DEFAULT_CKPT} under the weights folder)")
+    g.add_argument("--model", type=Path, default=None, help="serve this export dir instead (skips the export)")
+    g = ap.add_argument_group("server")
+    g.add_argument("--tile", type=int, default=64)
+    g.add_argument("--max-batch", type=int, default=4)
+    g.add_argument("--queue-size", type=int, default=8)
+    g.add_argument("--drain-timeout", type=float, default=10.0)
+    g = ap.add_argument_group("phases")
+    g.add_argument("--sat-runs", default="2:png,2:jpeg",
+                   help="(a) is run for each THREADS:FORMAT (the response format the clients ask for)")
+    g.add_argument("--probe-seconds", type=float, default=8.0)
+    g.add_argument("--warmup", type=float, default=4.0)
+    g.add_argument("--sat-seconds", type=float, default=30.0)
+    g.add_argument("--clients", type=int, default=200)
+    g.add_argument("--mixed-seconds", type=float, default=60.0)
+    g.add_argument("--after-sigterm", type=float, default=15.0, help="load keeps running this long after SIGTERM")
+    g.add_argument("--small-p99-bound", type=float, default=0.0,
+                   help="seconds (b) must meet (0: 2 x (queue-size + max-batch) / bare tiles/s from (a))")
+    g.add_argument("--stalled", type=int, default=150)
+    g.add_argument("--stall-mib", type=int, default=18)
+    g.add_argument("--hostile-seconds", type=float, default=20.0)
+    g.add_argument("--rss-bound-mb", type=float, default=1024.0)
+    add_run_args(ap, "serve_load", budget=False)
+    ap.add_argument("--no-write", dest="no_update", action="store_true", help=argparse.SUPPRESS)  # old name
+    add_data_args(ap)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    budget = start(args)
     tmp = Path(tempfile.mkdtemp(prefix="serve_load_"))
-    export = args.model or export_with_cli(args.checkpoint, tmp / "export")
-    model = str(args.model) if args.model else f"{args.checkpoint.name} (real pretrained weights)"
+    ckpt = args.checkpoint or shared("weights", DEFAULT_CKPT)
+    export = args.model or export_with_cli(ckpt, tmp / "export")
+    model = str(args.model) if args.model else f"{ckpt.name} (real pretrained weights)"
     sat = [phase_saturation(export, args, tmp, int(t), f)
            for t, f in (run.split(":") for run in args.sat_runs.split(","))]
     print("(a)", sat, flush=True)
@@ -470,12 +477,9 @@ def main() -> None:
     print("(b)/(d)", b, flush=True)
     c = phase_hostile(export, args, tmp)
     print("(c)", c, flush=True)
-    md = report(args, model, sat, b, c, time.perf_counter() - wall0)
-    print(md)
-    if not args.no_write:
-        update_section("serve_load", md, {"saturation": sat, "mixed_and_sigterm": b, "hostile": c,
-                                          "args": {k: str(v) for k, v in vars(args).items()},
-                                          "machine": machine_line()})
+    write_results(args, report(args, model, sat, b, c, budget.elapsed()), {
+        "saturation": sat, "mixed_and_sigterm": b, "hostile": c,
+        "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine_line()})
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ Rounds alternate the two sides so drift on a shared machine hits both alike. A s
 upscales a generated 5 s 320x180 clip with audio 4x (tiny random EDSR x4: the pipeline, not the
 model, is measured) in a subprocess and records frames, fps, audio and peak RSS.
 
-    PYTHONPATH=$PWD python benchmarks/upscale_throughput.py --export /tmp/rlfn_x4 --threads 2
+    python benchmarks/upscale_throughput.py --export /tmp/rlfn_x4 --threads 2
+
+Writes the ``upscale_throughput`` section of benchmarks/RESULTS.md (prose: templates/upscale_*.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,18 +24,26 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _results import machine_line, md_table, update_section
+from _common import (
+    add_data_args,
+    add_run_args,
+    command_line,
+    data_root,
+    machine_line,
+    md_table,
+    read_results,
+    render,
+    start,
+    write_results,
+)
 
 
 def _images(folder: Path, n: int, size: int) -> list[Path]:
     """N crops of real photos (Set14/B100 HR when present, else smooth noise) saved as PNG."""
     from PIL import Image
 
-    from tests.helpers import shared_data_dir
-
     folder.mkdir(parents=True, exist_ok=True)
-    base = shared_data_dir()
-    srcs = sorted((base / "benchmarks" / "B100" / "HR").glob("*.png")) if base else []
+    srcs = sorted((data_root() / "benchmarks" / "B100" / "HR").glob("*.png"))
     rng = np.random.default_rng(0)
     out = []
     for i in range(n):
@@ -126,44 +135,47 @@ def video(seconds: float = 5.0) -> dict:
             "wall_s": wall, "peak_rss_mb": peak_mb}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--export", required=True, help="export directory (e.g. of RLFN x4)")
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--video-seconds", default="1,5", help="clip lengths; equal peak RSS = memory bounded")
     ap.add_argument("--no-video", action="store_true")
     ap.add_argument("--no-throughput", action="store_true", help="keep the last throughput figures (JSON)")
-    a = ap.parse_args()
-    if a.no_throughput:
-        from _results import RESULTS_DIR
+    add_run_args(ap, "upscale_throughput", budget=False)
+    add_data_args(ap)
+    return ap.parse_args(argv)
 
-        res = json.loads((RESULTS_DIR / "upscale_throughput.json").read_text())["throughput"]
+
+def report(a: argparse.Namespace, res: dict, vids: list[dict]) -> str:
+    rows = [[r["round"], r["bench_img_s"], r["folder_img_s"], r["ratio"]] for r in res["rows"]]
+    md = render("upscale_throughput", a=a, backend=res["backend"], precision=res["precision"],
+                machine=machine_line(), ratio=res["ratio_of_medians"], cmd=command_line("upscale_throughput.py"),
+                table=md_table(["round", "bench images/s", "folder images/s", "folder/bench"], rows))
+    if vids:
+        md += "\n\n" + render("upscale_video", table=md_table(
+            ["clip s", "frames in/out", "seconds in/out", "1280x720", "25 fps", "audio", "wall s",
+             "peak RSS MB (upscale process)"],
+            [[v["clip_s"], f"{v['frames_in']}/{v['frames_out']}", f"{v['secs_in']:.2f}/{v['secs_out']:.2f}",
+              v["size_ok"], v["fps_ok"], v["audio"], v["wall_s"], v["peak_rss_mb"]] for v in vids]))
+    return md
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse(argv)
+    start(a)
+    if a.no_throughput:
+        saved = read_results(a.section)
+        if saved is None:
+            raise SystemExit(f"error: --no-throughput needs benchmarks/results/{a.section}.json from an earlier run")
+        res = saved["throughput"]
     else:
         res = throughput(a.export, a.images, a.size, a.threads, a.batch, a.rounds)
     vids = [] if a.no_video else [video(float(x)) for x in a.video_seconds.split(",")]
-    rows = [[r["round"], r["bench_img_s"], r["folder_img_s"], r["ratio"]] for r in res["rows"]]
-    md = [f"### upscale: folder vs bench throughput ({res['backend']} {res['precision']}, "
-          f"{a.size}x{a.size} LR, batch {a.batch}, {a.threads} threads, {a.images} PNGs per round)",
-          "", f"Machine: {machine_line()}; shared with other jobs while measured (contended, 2 cores).", "",
-          md_table(["round", "bench images/s", "folder images/s", "folder/bench"], rows), "",
-          f"Ratio of medians: **{res['ratio_of_medians']:.3f}** (target >= 0.9).",
-          f"Command: `PYTHONPATH=$PWD python benchmarks/upscale_throughput.py --export {a.export} "
-          f"--threads {a.threads}`"]
-    if vids:
-        md += ["", "### upscale: video (320x180 testsrc + sine at 25 fps → 4x, tiny random EDSR x4)", "",
-               md_table(["clip s", "frames in/out", "seconds in/out", "1280x720", "25 fps", "audio", "wall s",
-                         "peak RSS MB (upscale process)"],
-                        [[v["clip_s"], f"{v['frames_in']}/{v['frames_out']}", f"{v['secs_in']:.2f}/{v['secs_out']:.2f}",
-                          v["size_ok"], v["fps_ok"], v["audio"], v["wall_s"], v["peak_rss_mb"]] for v in vids]),
-               "", "Peak RSS does not grow with the clip's length (frames are streamed, at most 4 in flight; "
-               "125 decoded 1280x720 frames alone would be 346 MB)."]
-    text = "\n".join(md)
-    print(text)
-    update_section("upscale_throughput", text, {"throughput": res, "video": vids})
+    write_results(a, report(a, res, vids), {"throughput": res, "video": vids})
 
 
 if __name__ == "__main__":

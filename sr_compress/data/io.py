@@ -190,8 +190,13 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 def read_uint8(path: str | Path) -> np.ndarray:
     """Read an image as uint8 HWC RGB (the form the metrics and benchmark LR files use)."""
-    rgb = decode_image(path).rgb
-    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+    return round_uint8(decode_image(path).rgb)
+
+
+def round_uint8(x: np.ndarray) -> np.ndarray:
+    """The protocol's float → uint8 step for an array in [0, 1] of any layout (x 255, round, clip):
+    the one copy, which ``to_uint8`` (CHW) and every other caller share."""
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -202,8 +207,7 @@ def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
         if img.shape[0] != 1:
             raise ValueError("to_uint8 takes one image")
         img = img[0]
-    hwc = np.transpose(img, (1, 2, 0))
-    return np.clip(np.round(hwc * 255.0), 0, 255).astype(np.uint8)
+    return round_uint8(np.transpose(img, (1, 2, 0)))
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -241,7 +245,7 @@ def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
 def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
     if bits == 16:
         return np.clip(np.round(x * 65535.0), 0, 65535).astype(np.uint16)
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+    return round_uint8(x)
 
 
 def _icc_for(icc: bytes | None, gray: bool) -> bytes | None:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import BenchmarkSet, dataset_name, discover_sources
 from ..data.imresize import bicubic_upscale_uint8, imresize, modcrop
-from ..data.io import decode_image, to_uint8
+from ..data.io import decode_image, round_uint8, to_uint8
 from ..errors import UserInputError
 from ..metrics.sr import PROTOCOL, Protocol, evaluate_pair, rgb_to_y
 
@@ -307,12 +307,12 @@ def y_domain_bicubic_baseline(path: str | Path, scale: int) -> dict[str, Any]:
     rows = []
     for src in discover_sources(path, scale):
         dec = decode_image(src.hr)
-        hr = modcrop(np.clip(np.round(dec.rgb * 255.0), 0, 255), scale, channels_last=True)
+        hr = modcrop(round_uint8(dec.rgb), scale, channels_last=True)
         gray = dec.mode in ("L", "I;16", "I;16B", "I;16L", "I", "LA")
         y = hr[..., 0].astype(np.float64) if gray else np.round(rgb_to_y(hr))
         t = torch.from_numpy(y / 255.0)
         up = imresize(imresize(t, 1.0 / scale), float(scale)).numpy()
-        sr_y = np.clip(np.round(up * 255.0), 0, 255)
+        sr_y = round_uint8(up).astype(np.float64)
         c = scale
         mse = np.mean((sr_y[c:-c, c:-c] - y[c:-c, c:-c]) ** 2)
         rows.append({"name": src.hr.stem, "psnr": float(10 * np.log10(255.0**2 / mse)), "gray": gray})

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..compat import require
+from ..data.io import to_uint8
 from ..errors import UserInputError
 from ..runtime.base import Runner
 from ..runtime.tiling import extract_tiles, merge_tiles
@@ -151,7 +152,7 @@ def _sr_frame(runner: Runner, raw: bytes, w: int, h: int, opts: VideoOptions) ->
         from ..data.imresize import imresize
 
         out = imresize(torch.from_numpy(out), size=(oh, ow)).numpy()
-    return np.ascontiguousarray(np.clip(np.round(out.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)).tobytes()
+    return to_uint8(out).tobytes()
 
 
 def upscale_video(runner: Runner, src: Path, out: Path, opts: VideoOptions | None = None,

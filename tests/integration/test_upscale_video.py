@@ -38,7 +38,9 @@ def test_video_4x_same_frames_fps_and_audio(student_ckpt: Path, tmp_path: Path) 
     from sr_compress.upscale.model import load_upscale_runner
     from sr_compress.upscale.video import upscale_video
 
-    clip = make_clip(tmp_path / "in.mp4", 1.2)
+    # 160x90: the frame count, fps, 4x size and audio do not depend on the frame size (a quarter of
+    # 320x180's pixels keeps the test quick)
+    clip = make_clip(tmp_path / "in.mp4", 1.2, size="160x90")
     out = tmp_path / "out.mp4"
     res = upscale_video(load_upscale_runner(str(student_ckpt)), clip, out, progress=False)
     frames_in, secs_in = imageio_ffmpeg.count_frames_and_secs(str(clip))
@@ -46,7 +48,7 @@ def test_video_4x_same_frames_fps_and_audio(student_ckpt: Path, tmp_path: Path) 
     assert res.frames == frames_in == frames_out == 30
     assert abs(secs_out - secs_in) < 0.05
     info = _streams(out)
-    assert "1280x720" in info and "25 fps" in info and "Audio: aac" in info, info
+    assert "640x360" in info and "25 fps" in info and "Audio: aac" in info, info
     assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".*part*"))
 
 
@@ -63,6 +65,6 @@ def test_ctrl_c_leaves_no_half_file(student_ckpt: Path, tmp_path: Path) -> None:
     time.sleep(0.5)  # some frames are in flight
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=180)  # generous: on a loaded CI machine the exit alone took > 60 s
     assert proc.returncode == 130, err
     assert not out.exists() and not list(tmp_path.glob(".*part*")), list(tmp_path.iterdir())
