@@ -46,7 +46,7 @@ def _compared_models(cfg: PipelineConfig, result: PipelineResult) -> dict[str, A
     exported QAT INT8 artifact when there is one, since that is what ships)."""
     from ..evaluate.sr_eval import runner_upscale_fn, torch_upscale_fn
     from .compress_steps import QAT_SUFFIX, pick_artifact
-    from .steps import _load_eval_model
+    from .steps import load_eval_model
 
     recs = {r.name: r for r in result.records}
     ev = recs.get("eval")
@@ -56,7 +56,7 @@ def _compared_models(cfg: PipelineConfig, result: PipelineResult) -> dict[str, A
             return None
         specs = {"teacher": {"checkpoint": recs["teacher"].outputs["checkpoint"]},
                  "student": {"checkpoint": recs["distill"].outputs["student"]}}
-    fns = {"teacher": torch_upscale_fn(_load_eval_model(specs["teacher"]))}
+    fns = {"teacher": torch_upscale_fn(load_eval_model(specs["teacher"]))}
     export = recs.get("export")
     if "qat" in specs and export and export.status != "skipped":
         from ..runtime.runners import make_runner
@@ -67,7 +67,7 @@ def _compared_models(cfg: PipelineConfig, result: PipelineResult) -> dict[str, A
             return fns
     last = [k for k in specs if k != "teacher"]
     if last:
-        fns[last[-1]] = torch_upscale_fn(_load_eval_model(specs[last[-1]]))
+        fns[last[-1]] = torch_upscale_fn(load_eval_model(specs[last[-1]]))
     return fns
 
 

@@ -126,7 +126,7 @@ def distill(
     }
 
 
-def _load_eval_model(spec: dict[str, str]) -> Any:
+def load_eval_model(spec: dict[str, str]) -> Any:
     """A checkpoint, or a QAT fake-quant model rebuilt on its FP32 source (``{"qat", "source"}``)."""
     from ..models.load import load_model
 
@@ -174,10 +174,10 @@ def evaluate(cfg: PipelineConfig, models: dict[str, dict[str, str]], eval_data: 
     from ..data.imresize import bicubic_upscale_uint8
     from ..evaluate.sr_eval import EvalExtras, evaluate_model, torch_upscale_fn
 
-    descs = {k: _load_eval_model(v) for k, v in models.items()}
+    descs = {k: load_eval_model(v) for k, v in models.items()}
     # MACs of a fake-quant model are its FP32 source's (NNCF's hooks are not counted)
     sizes = [{"model": k, "arch": d.arch, "params": d.params,
-              "gmacs_720p": _macs_720p(_load_eval_model({"checkpoint": models[k]["source"]})
+              "gmacs_720p": _macs_720p(load_eval_model({"checkpoint": models[k]["source"]})
                                        if "qat" in models[k] else d, cfg.scale)}
              for k, d in descs.items()]
     niqe, niqe_note = niqe_params(cfg)
