@@ -175,11 +175,10 @@ def evaluate(cfg: PipelineConfig, models: dict[str, dict[str, str]], eval_data: 
     from ..evaluate.sr_eval import EvalExtras, evaluate_model, torch_upscale_fn
 
     descs = {k: load_eval_model(v) for k, v in models.items()}
-    # MACs of a fake-quant model are its FP32 source's (NNCF's hooks are not counted)
-    sizes = [{"model": k, "arch": d.arch, "params": d.params,
-              "gmacs_720p": _macs_720p(load_eval_model({"checkpoint": models[k]["source"]})
-                                       if "qat" in models[k] else d, cfg.scale)}
-             for k, d in descs.items()]
+    # params and MACs of a fake-quant model are its FP32 source's (NNCF's quantizers are not counted)
+    fp32 = {k: load_eval_model({"checkpoint": v["source"]}) if "qat" in v else descs[k] for k, v in models.items()}
+    sizes = [{"model": k, "arch": d.arch, "params": d.params, "gmacs_720p": _macs_720p(d, cfg.scale)}
+             for k, d in fp32.items()]
     niqe, niqe_note = niqe_params(cfg)
     metrics = ("psnr", "ssim", "niqe") if niqe else ("psnr", "ssim")
     teacher_fn = _cached(torch_upscale_fn(descs["teacher"]))
