@@ -1,4 +1,4 @@
-"""``sr-compress pipeline CONFIG``: teacher → distill → eval → export → validate → bench → gate."""
+"""``sr-compress pipeline CONFIG``: teacher → (distill) → (prune → recover) → (qat) → eval → export → validate → bench → gate."""
 
 from __future__ import annotations
 
