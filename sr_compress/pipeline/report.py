@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import to_dict
 from ..metrics.sr import PROTOCOL
+from .report_compress import compression_sections, pareto_section
 
 if TYPE_CHECKING:
     from .config import PipelineConfig
@@ -40,26 +41,50 @@ def _demote(markdown: str) -> str:
     return "\n".join(out)
 
 
-def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: int = 96) -> Path | None:
-    """Bicubic | teacher | student | HR crops of the first eval image, upscaled for viewing."""
+def _compared_models(cfg: PipelineConfig, result: PipelineResult) -> dict[str, Any] | None:
+    """Label -> upscale fn of the pictured models: teacher and the final compressed model (its
+    exported QAT INT8 artifact when there is one, since that is what ships)."""
+    from ..evaluate.sr_eval import runner_upscale_fn, torch_upscale_fn
+    from .compress_steps import QAT_SUFFIX, pick_artifact
+    from .steps import load_eval_model
+
+    recs = {r.name: r for r in result.records}
+    ev = recs.get("eval")
+    specs = ev.outputs.get("specs") if ev else None
+    if not specs:  # a run directory from before the eval stage recorded its models
+        if "teacher" not in recs or "distill" not in recs or recs["distill"].status == "skipped":
+            return None
+        specs = {"teacher": {"checkpoint": recs["teacher"].outputs["checkpoint"]},
+                 "student": {"checkpoint": recs["distill"].outputs["student"]}}
+    fns = {"teacher": torch_upscale_fn(load_eval_model(specs["teacher"]))}
+    export = recs.get("export")
+    if "qat" in specs and export and export.status != "skipped":
+        from ..runtime.runners import make_runner
+
+        man, art = pick_artifact(export.outputs["export_dir"], None)
+        if art.name.endswith(QAT_SUFFIX):
+            fns[art.name] = runner_upscale_fn(make_runner(art, manifest=man))
+            return fns
+    last = [k for k in specs if k != "teacher"]
+    if last:
+        fns[last[-1]] = torch_upscale_fn(load_eval_model(specs[last[-1]]))
+    return fns
+
+
+def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path,
+                 crop: int = 96) -> tuple[Path, list[str]] | None:
+    """Bicubic | teacher | compressed | HR crops of the first eval image, upscaled for viewing (and the labels)."""
     from PIL import Image, ImageDraw
 
     from ..data.datasets import load_benchmark
     from ..data.imresize import bicubic_upscale_uint8
-    from ..evaluate.sr_eval import torch_upscale_fn
-    from ..models.load import load_model
 
-    recs = {r.name: r for r in result.records}
-    if "teacher" not in recs or "distill" not in recs:
+    fns = _compared_models(cfg, result)
+    if not fns:
         return None
     bench = load_benchmark(result.eval_data[0], cfg.scale)
     name, lr, hr = bench.items[0]
-    outputs = {
-        "bicubic": bicubic_upscale_uint8(lr, cfg.scale),
-        "teacher": torch_upscale_fn(load_model(recs["teacher"].outputs["checkpoint"]).eval())(lr),
-        "student": torch_upscale_fn(load_model(recs["distill"].outputs["student"]).eval())(lr),
-        "HR": hr,
-    }
+    outputs = {"bicubic": bicubic_upscale_uint8(lr, cfg.scale), **{k: fn(lr) for k, fn in fns.items()}, "HR": hr}
     h, w = hr.shape[:2]
     c = min(crop, h, w)
     # the crop with the most detail (largest HR variance) shows differences best
@@ -84,31 +109,59 @@ def side_by_side(cfg: PipelineConfig, result: PipelineResult, out: Path, crop: i
         sheet.paste(t, (xo, 0))
         xo += t.width + 4
     sheet.save(out)
-    return out
+    return out, list(outputs)
+
+
+def _fmt_opt(v: Any, nd: int = 2) -> str:
+    return "-" if v is None else f"{v:.{nd}f}"
 
 
 def _model_sections(cfg: PipelineConfig, ev: Any) -> list[str]:
-    """The "Models" (size, MACs) and "Quality" (standard protocol) sections from the eval stage."""
+    """The "Models" (size, MACs) and "Quality" (standard protocol, fidelity, NIQE) sections from the eval stage."""
     md: list[str] = []
     if ev and ev.outputs.get("models"):
         md += ["## Models", "", "MACs for one 1280x720 output image (the convention of the efficient-SR papers).", ""]
         md.append(_table(["model", "architecture", "params", "GMACs (720p out)"],
                          [[m["model"], m["arch"], f"{m['params']:,}", round(m["gmacs_720p"], 2)]
                           for m in ev.outputs["models"]]))
-        t_, s_ = ev.outputs["models"][0], ev.outputs["models"][-1]
-        if s_["gmacs_720p"] > 0:
-            md += ["", f"The student is {t_['params'] / max(s_['params'], 1):.1f}x smaller and "
+        t_ = ev.outputs["models"][0]
+        smaller = [m for m in ev.outputs["models"][1:] if m["model"] != "qat"]
+        if smaller and smaller[-1]["gmacs_720p"] > 0:
+            s_ = smaller[-1]
+            md += ["", f"The {s_['model']} model is {t_['params'] / max(s_['params'], 1):.1f}x smaller and "
                    f"{t_['gmacs_720p'] / s_['gmacs_720p']:.1f}x cheaper than the teacher.", ""]
-    if ev and ev.outputs.get("rows"):
-        md += ["## Quality (standard SR protocol)", "", f"Protocol: {PROTOCOL.as_dict(cfg.scale)['description']}.", ""]
+        md.append("")
+    rows = ev.outputs.get("rows") if ev else None
+    if rows:
+        md += ["## Quality (standard SR protocol)", "", f"Protocol: {PROTOCOL.as_dict(cfg.scale)['description']}. "
+               "Fidelity = PSNR-Y of the model's output against the teacher's output (same protocol; the "
+               "teacher's output is the label, no ground truth involved). NIQE: lower is better.", ""]
         md.append(
             _table(
-                ["dataset", "model", "PSNR (dB)", "SSIM"],
-                [[r["dataset"], r["model"], r["psnr"], r["ssim"]] for r in ev.outputs["rows"]],
+                ["dataset", "model", "PSNR (dB)", "SSIM", "fidelity to teacher (dB)", "NIQE"],
+                [[r["dataset"], r["model"], r["psnr"], r["ssim"], _fmt_opt(r.get("psnr_vs_teacher")),
+                  _fmt_opt(r.get("niqe"), 3)] for r in rows],
             )
         )
+        if ev.outputs.get("niqe_note"):
+            md += ["", ev.outputs["niqe_note"]]
         md.append("")
     return md
+
+
+def _summary(recs: dict[str, Any]) -> list[str]:
+    """The few lines `make demo` ends with: what was compressed, how faithful, how fast."""
+    ev, bench = recs.get("eval"), recs.get("bench")
+    lines: list[str] = []
+    for r in (ev.outputs.get("rows", []) if ev else []):
+        if r["model"] not in ("teacher", "bicubic") and r.get("psnr_vs_teacher") is not None:
+            lines.append(f"- {r['model']} on {r['dataset']}: {r['psnr_vs_teacher']:.2f} dB fidelity to the teacher, "
+                         f"PSNR {r['psnr']:.2f} dB" + (f", NIQE {r['niqe']:.3f}" if r.get("niqe") is not None else ""))
+    best = bench.outputs.get("best") if bench and bench.status != "skipped" else None
+    if best:
+        lines.append(f"- fastest artifact: {best['target']}, {best['ratio_vs_eager']:.2f}x PyTorch eager "
+                     f"({best['mp_per_s']:.2f} MP/s)")
+    return ["## Summary", "", *lines, ""] if lines else []
 
 
 def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
@@ -128,7 +181,9 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
     md.append("")
     pictures: list[tuple[str, Path]] = []
 
+    md += _summary(recs)
     md += _model_sections(cfg, recs.get("eval"))
+    md += compression_sections(recs)
     d = recs.get("distill")
     if d and d.outputs.get("run_dir"):
         md += ["## Distillation", "", f"Method `{d.outputs.get('method')}`; run directory `{d.outputs['run_dir']}` "
@@ -153,9 +208,17 @@ def write_report(cfg: PipelineConfig, result: PipelineResult) -> Path:
         sbs = None
         md += [f"(side-by-side picture not made: {err})", ""]
     if sbs:
-        md += ["## Side by side", "", "bicubic | teacher | student | HR (nearest-neighbour zoom)", "",
+        labels = " | ".join(sbs[1])
+        md += ["## Side by side", "", f"{labels} (nearest-neighbour zoom)", "",
                "![side by side](side_by_side.png)", ""]
-        pictures.append(("bicubic | teacher | student | HR", sbs))
+        pictures.append((labels, sbs[0]))
+    try:
+        pmd, ppng = pareto_section(recs, run)
+    except Exception as err:  # noqa: BLE001 - the Pareto picture must never sink the report either
+        pmd, ppng = [f"(Pareto report not made: {err})", ""], None
+    md += pmd
+    if ppng:
+        pictures.append(("Quality vs speed (Pareto)", ppng))
     if result.gate_passed is not None:
         md += [f"**Gate: {'PASSED' if result.gate_passed else 'FAILED'}**", ""]
 

@@ -58,6 +58,12 @@ def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = No
     cfg.eval_data = [d if d in ("default", "default-benchmark") else _resolve_path(d, base) for d in cfg.eval_data]
     if cfg.distill.config:
         cfg.distill.config = _resolve_recipe(cfg.distill.config, base, ("distill", "train"), "distill.config")
+    if cfg.recover.config:
+        cfg.recover.config = _resolve_recipe(cfg.recover.config, base, ("distill", "train"), "recover.config")
+    if cfg.upscale.inputs != "default-benchmark":
+        cfg.upscale.inputs = _resolve_path(cfg.upscale.inputs, base)
+    if cfg.eval.niqe_params:
+        cfg.eval.niqe_params = _resolve_path(cfg.eval.niqe_params, base)
     if cfg.gate:
         cfg.gate = _resolve_recipe(cfg.gate, base, "gates", "gate")
     if cfg.teacher.checkpoint and ("/" in cfg.teacher.checkpoint or cfg.teacher.checkpoint.endswith(".pth")):
@@ -80,15 +86,33 @@ def run_pipeline(
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> PipelineResult:
-    from . import steps
-
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "pipeline.json").write_text(json.dumps(to_dict(cfg), indent=2))
     train_data = resolve_data(cfg.data, cfg.scale)
     eval_data = resolve_data(cfg.eval_data, cfg.scale)
     result = PipelineResult(run_dir, eval_data=eval_data)
-    recs = result.records
+    models = _model_stages(cfg, run_dir, train_data, eval_data, result, force, log)
+    if not cfg.export.enabled:
+        result.records += [skipped(s, "export disabled") for s in ("export", "validate", "bench", "upscale", "gate")]
+    else:
+        _deploy_stages(cfg, run_dir, models, eval_data, result, force, log)
 
+    from .report import write_report
+
+    result.report_md = write_report(cfg, result)
+    log(f"report: {result.report_md}  (and report.html, report.json)")
+    if result.gate_passed is False:
+        raise GateFailed(f"pipeline gate failed: see {run_dir / 'gate'} and {result.report_md}")
+    return result
+
+
+def _model_stages(cfg: PipelineConfig, run_dir: Path, train_data: list[str], eval_data: list[str],
+                  result: PipelineResult, force: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """teacher -> datadistill -> distill -> prune -> recover -> qat -> eval; returns the models made
+    (``float``: the checkpoint the export holds, ``qat``: the QAT stage's record or None)."""
+    from . import steps
+
+    recs = result.records
     teacher = run_stage(
         run_dir, "teacher", {"teacher": to_dict(cfg.teacher), "data": cfg.data, "scale": cfg.scale, "seed": cfg.seed},
         [], lambda d: steps.teacher(cfg, train_data, eval_data, d), force, log,
@@ -103,42 +127,83 @@ def run_pipeline(
     else:
         dd = skipped("datadistill", "no dataset distillation configured")
     recs.append(dd)
-    distill = run_stage(
-        run_dir, "distill",
-        {"distill": to_dict(cfg.distill), "recipe": _file_text(cfg.distill.config), "data": cfg.data,
-         "eval": cfg.eval_data, "seed": cfg.seed},
-        [teacher, dd], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d), force, log,
-    )
-    recs.append(distill)
-    student_ckpt = distill.outputs["student"]
-    evaluation = run_stage(
-        run_dir, "eval", {"eval": cfg.eval_data}, [teacher, distill],
-        lambda d: steps.evaluate(cfg, teacher.outputs["checkpoint"], student_ckpt, eval_data, d), force, log,
-    )
-    recs.append(evaluation)
-    if not cfg.export.enabled:
-        recs += [skipped(s, "export disabled") for s in ("export", "validate", "bench", "gate")]
+    if cfg.distill.enabled:
+        distill = run_stage(
+            run_dir, "distill",
+            {"distill": to_dict(cfg.distill), "recipe": _file_text(cfg.distill.config), "data": cfg.data,
+             "eval": cfg.eval_data, "seed": cfg.seed},
+            [teacher, dd], lambda d: steps.distill(cfg, teacher.outputs["checkpoint"], train_data, eval_data, d),
+            force, log,
+        )
+        float_ckpt = distill.outputs["student"]
     else:
-        _deploy_stages(cfg, run_dir, distill, student_ckpt, eval_data, result, force, log)
+        distill, float_ckpt = skipped("distill", "distill disabled: the teacher itself is compressed"), \
+            teacher.outputs["checkpoint"]
+    recs.append(distill)
+    float_ckpt, qat = _compress_stages(cfg, run_dir, float_ckpt, train_data, eval_data, result, force, log)
+    models = {"teacher": {"checkpoint": teacher.outputs["checkpoint"]}}
+    by_name = {r.name: r for r in recs}
+    for name, label, key in (("distill", "student", "student"), ("prune", "pruned", "checkpoint"),
+                             ("recover", "recovered", "student")):
+        if by_name[name].status != "skipped":
+            models[label] = {"checkpoint": by_name[name].outputs[key]}
+    if qat is not None:
+        models["qat"] = {"qat": qat.outputs["model"], "source": qat.outputs["source"]}
+    recs.append(run_stage(
+        run_dir, "eval", {"eval": cfg.eval_data, "settings": to_dict(cfg.eval), "niqe": steps.niqe_params(cfg)[0],
+                          "models": models}, [r for r in recs],
+        lambda d: steps.evaluate(cfg, models, eval_data, d), force, log,
+    ))
+    return {"float": float_ckpt, "qat": qat, "teacher": teacher.outputs["checkpoint"]}
 
-    from .report import write_report
 
-    result.report_md = write_report(cfg, result)
-    log(f"report: {result.report_md}  (and report.html, report.json)")
-    if result.gate_passed is False:
-        raise GateFailed(f"pipeline gate failed: see {run_dir / 'gate'} and {result.report_md}")
-    return result
+def _compress_stages(cfg: PipelineConfig, run_dir: Path, float_ckpt: str, train_data: list[str],
+                     eval_data: list[str], result: PipelineResult, force: bool,
+                     log: Callable[[str], None]) -> tuple[str, StageRecord | None]:
+    """prune -> recover -> qat of ``float_ckpt``; returns the float checkpoint after them and the QAT record."""
+    from . import compress_steps as cs
+
+    recs = result.records
+    up = list(recs)
+    if cfg.prune.macs is not None or cfg.prune.channels is not None:
+        src = float_ckpt
+        pruned = run_stage(run_dir, "prune", {"prune": to_dict(cfg.prune), "data": cfg.data, "seed": cfg.seed}, up,
+                           lambda d: cs.prune(cfg, src, train_data, d), force, log)
+        float_ckpt = pruned.outputs["checkpoint"]
+        if cfg.recover.enabled:
+            rec = run_stage(
+                run_dir, "recover", {"recover": to_dict(cfg.recover), "recipe": _file_text(cfg.recover.config),
+                                     "data": cfg.data, "eval": cfg.eval_data, "seed": cfg.seed},
+                [*up, pruned], lambda d: cs.recover(cfg, src, pruned.outputs["checkpoint"], train_data, eval_data, d),
+                force, log)
+            float_ckpt = rec.outputs["student"]
+        else:
+            rec = skipped("recover", "recover disabled: the pruned network is used as pruned")
+    else:
+        pruned, rec = skipped("prune", "no pruning target (prune.macs / prune.channels)"), skipped("recover", "no pruning")
+    recs += [pruned, rec]
+    qat = None
+    if cfg.qat.enabled:
+        src = float_ckpt
+        qat = run_stage(run_dir, "qat", {"qat": to_dict(cfg.qat), "data": cfg.data, "seed": cfg.seed},
+                        [*up, pruned, rec], lambda d: cs.qat(cfg, src, train_data, d), force, log)
+        recs.append(qat)
+    else:
+        recs.append(skipped("qat", "qat disabled"))
+    return float_ckpt, qat
 
 
-def _deploy_stages(cfg: PipelineConfig, run_dir: Path, distill: StageRecord, student_ckpt: str,
-                   eval_data: list[str], result: PipelineResult, force: bool, log: Callable[[str], None]) -> None:
-    """export -> validate -> bench -> gate of the distilled student, appended to ``result.records``."""
+def _deploy_stages(cfg: PipelineConfig, run_dir: Path, models: dict[str, Any], eval_data: list[str],
+                   result: PipelineResult, force: bool, log: Callable[[str], None]) -> None:
+    """export -> validate -> bench -> upscale -> gate of the compressed model, appended to ``result.records``."""
+    from . import compress_steps as cs
     from . import steps
 
     recs = result.records
+    upstream = [r for r in recs if r.name != "eval"]
     export = run_stage(
-        run_dir, "export", to_dict(cfg.export), [distill],
-        lambda d: steps.export(cfg, student_ckpt, d), force, log,
+        run_dir, "export", to_dict(cfg.export), upstream,
+        lambda d: steps.export(cfg, models["float"], d, models["qat"]), force, log,
     )
     recs.append(export)
     export_dir = export.outputs["export_dir"]
@@ -155,16 +220,28 @@ def _deploy_stages(cfg: PipelineConfig, run_dir: Path, distill: StageRecord, stu
     else:
         bench = skipped("bench", "bench disabled")
     recs.append(bench)
+    if cfg.upscale.enabled:
+        inputs = cs.upscale_inputs(cfg)
+        recs.append(run_stage(run_dir, "upscale", {"upscale": to_dict(cfg.upscale), "inputs": inputs}, [export],
+                              lambda d: cs.upscale(cfg, export_dir, inputs, d), force, log))
+    else:
+        recs.append(skipped("upscale", "no sample folder upscale configured"))
+    _gate_stage(cfg, run_dir, export_dir, eval_data, [validate, bench], result, force, log)
+
+
+def _gate_stage(cfg: PipelineConfig, run_dir: Path, export_dir: str, eval_data: list[str],
+                upstream: list[StageRecord], result: PipelineResult, force: bool, log: Callable[[str], None]) -> None:
+    from . import steps
+
     if cfg.gate:
         spec_path = Path(cfg.gate)
         if not spec_path.is_file():
             raise UserInputError(f"pipeline gate spec not found: {cfg.gate} (fix 'gate' in the pipeline config)")
         gate = run_stage(
-            run_dir, "gate", {"spec": spec_path.read_text(), "eval": cfg.eval_data}, [validate, bench],
+            run_dir, "gate", {"spec": spec_path.read_text(), "eval": cfg.eval_data}, upstream,
             lambda d: steps.gate(cfg, spec_path, export_dir, eval_data, d), force, log,
         )
         result.gate_passed = bool(gate.outputs.get("passed"))
     else:
         gate = skipped("gate", "no gate spec")
-    recs.append(gate)
-
+    result.records.append(gate)
