@@ -20,12 +20,12 @@ from .clustering import (  # noqa: F401
     kmeans,
 )
 from .config import (  # noqa: F401
+    ALIASES,
     IMAGES_DIR,
     MANIFEST,
     RELABEL_DIR,
     DataDistillConfig,
-    GSDDArgs,
-    PrototypeArgs,
+    load_datadistill_config,
 )
 from .embed import (  # noqa: F401
     RandomConvEmbed,
