@@ -8,7 +8,7 @@ import pytest
 
 from sr_compress.compress.datadistill.common import get_distiller, load_datadistill_config
 from sr_compress.compress.engine import load_distill_config
-from sr_compress.config import from_dict, read_yaml
+from sr_compress.config import read_yaml
 from sr_compress.evaluate.gate import load_spec
 from sr_compress.pipeline.runner import load_pipeline_config
 

@@ -27,9 +27,9 @@ DOWN = 4  # spatial reduction of the latent (two stride-2 stages)
 class VAEConfig:
     """The generator's ``vae:`` subsection (part of the cache key)."""
 
-    patch: int = 48  # HR training crop side (a multiple of 4)
+    patch: int = 32  # HR training crop side (a multiple of 4)
     latent_channels: int = 8
-    width: int = 48
+    width: int = 32
     steps: int = 1500
     batch: int = 16
     lr: float = 2e-3
