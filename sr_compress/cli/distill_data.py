@@ -41,11 +41,12 @@ def _method_keys(raw: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
                    "kcenter: selection baselines (prototypes = deprecated name of feature_medoids). "
                    "[default: pixel_dm]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="YAML with the settings, or a shipped name (gsdd, prototypes, ...); options override it.")
+              help="YAML with the settings, or a shipped name (gsdd, d4m, pixel_dm, ...); options override it.")
 @click.option("--data", "data", multiple=True, help="HR image folder (repeatable).")
 @click.option("--ipc", type=int, default=None, help="Images per pseudo-class.")
 @click.option("--classes", type=int, default=None, help="Pseudo-classes (k-means clusters of patch descriptors).")
-@click.option("--teacher", default=None, help="Teacher SR checkpoint (generator for gsdd; embedding otherwise).")
+@click.option("--teacher", default=None, help="Teacher SR checkpoint (pixel_dm's generator, gsdd's feature space and labels; "
+                   "the embedding otherwise).")
 @click.option("--scale", type=int, default=None, help="SR scale of the training set. [default: 4]")
 @click.option("--patch-size", type=int, default=None,
               help="LR patch side; distilled HR patches are patch-size*scale px. Use the training patch size. "
@@ -56,7 +57,7 @@ def _method_keys(raw: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
               help="gsdd / d4m generative space: 'train' (train a patch VAE on --data, cached by data + "
                    "config) or a generator folder that an earlier run wrote. [default: train]")
 @click.option("--embed", type=click.Choice(["auto", "teacher", "random"]), default=None,
-              help="Patch embedding for pseudo-classes / prototypes / k-center. [default: auto]")
+              help="Patch embedding for pseudo-classes / feature_medoids / k-center. [default: auto]")
 @click.option("--relabel-views", type=int, default=None,
               help="Also store teacher outputs for N fixed dihedral views per image (teacher labels).")
 @click.option("--candidates-per-image", type=int, default=None,
