@@ -72,7 +72,7 @@ def command(method: str | None, config_path: Path | None, data: tuple[str, ...],
             candidates_per_image: int | None, seed: int | None,
             device: str, out: Path) -> None:
     """Distil HR images into IPC x CLASSES patches for `sr-compress distill --data OUT`."""
-    from ..compress.datadistill.config import load_datadistill_config
+    from ..compress.datadistill.loading import load_datadistill_config
     from ..compress.datadistill.run import run_data_distillation
 
     if config_path is not None:

@@ -58,7 +58,7 @@ def teacher(cfg: PipelineConfig, train_data: list[str], eval_data: list[str], st
 
 
 def datadistill(cfg: PipelineConfig, teacher_ckpt: str, train_data: list[str], stage_dir: Path) -> dict[str, Any]:
-    from ..compress.datadistill.config import load_datadistill_config
+    from ..compress.datadistill.loading import load_datadistill_config
     from ..compress.datadistill.run import run_data_distillation
 
     raw = {**cfg.datadistill.options, "method": cfg.datadistill.method, "data": train_data,

@@ -8,7 +8,8 @@ Methods (registry in :mod:`.base`, built-ins in :mod:`.builtin`), each with its 
 """
 
 from .base import DatasetDistiller, get_distiller, list_distillers, register_distiller
-from .config import DataDistillConfig, load_datadistill_config
+from .config import DataDistillConfig
+from .loading import load_datadistill_config
 from .output import read_manifest
 from .run import run_data_distillation
 

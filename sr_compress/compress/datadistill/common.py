@@ -25,12 +25,15 @@ from .config import (  # noqa: F401
     MANIFEST,
     RELABEL_DIR,
     DataDistillConfig,
-    load_datadistill_config,
 )
 from .embed import (  # noqa: F401
     RandomConvEmbed,
     TeacherFeatureEmbed,
     embed_patches,
+)
+from .loading import (  # noqa: F401
+    COMMON_KEYS,
+    load_datadistill_config,
 )
 from .output import (  # noqa: F401
     folder_bytes,

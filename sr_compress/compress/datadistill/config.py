@@ -7,7 +7,7 @@ level and the chosen distiller's own keys under a section named after it::
     ipc: 8
     gsdd: {iterations: 200, generator: train}
 
-:func:`load_datadistill_config` validates the section against the dataclass the distiller
+:func:`~.loading.load_datadistill_config` validates the section against the dataclass the distiller
 declares (``DatasetDistiller.config_cls``), so an unknown key, or a section meant for another
 method, is one line naming it. A top-level key that is not common but belongs to the chosen
 method's config (``iterations: 200``) is read as that method's key: the CLI's ``--iterations``
@@ -17,10 +17,8 @@ and older recipes use this shorthand.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from ...errors import ConfigError
 
 MANIFEST = "manifest.json"
 IMAGES_DIR = "images"
@@ -65,41 +63,3 @@ class DataDistillConfig:
     @property
     def hr_size(self) -> int:
         return self.patch_size * self.scale
-
-
-COMMON_KEYS = frozenset(f.name for f in fields(DataDistillConfig)) - {"options"}
-
-
-def load_datadistill_config(raw: dict[str, Any], src: str = "config") -> DataDistillConfig:
-    """Common keys + the chosen method's section, each validated by its own dataclass."""
-    from ...config import from_dict
-    from .base import DISTILLERS, get_distiller
-
-    raw = dict(raw)
-    if "options" in raw:
-        raise ConfigError(f"{src}: unknown key 'options' (put the method's keys under a section named after it)")
-    method = str(raw.get("method", DataDistillConfig.method))
-    method = ALIASES.get(method, method)
-    cls = get_distiller(method).config_cls
-    own = {f.name for f in fields(cls)}
-    sections = set(DISTILLERS.names()) | set(ALIASES)
-    section: dict[str, Any] = {}
-    for key in [k for k in raw if k in sections]:
-        value = raw.pop(key)
-        if ALIASES.get(key, key) != method:
-            raise ConfigError(f"{src}: section '{key}' is for --method {ALIASES.get(key, key)}, "
-                              f"but method is {method}: remove it or change method")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{src}: '{key}' must be a mapping of {method}'s keys ({', '.join(sorted(own))})")
-        section.update(value)
-    for key in [k for k in raw if k not in COMMON_KEYS and k in own]:
-        if key in section:
-            raise ConfigError(f"{src}: '{key}' is given twice (top level and in section '{method}'): keep one")
-        section[key] = raw.pop(key)
-    unknown = sorted(set(raw) - COMMON_KEYS)
-    if unknown:
-        raise ConfigError(f"{src}: unknown key '{unknown[0]}' for method {method} (common keys: "
-                          f"{', '.join(sorted(COMMON_KEYS))}; {method} keys: {', '.join(sorted(own)) or 'none'})")
-    cfg = from_dict(DataDistillConfig, raw, src=src)
-    cfg.options = from_dict(cls, section, src=src, prefix=f"{method}.")
-    return cfg
