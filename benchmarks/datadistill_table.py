@@ -68,9 +68,14 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--rows", default=",".join(ORDER))
     ap.add_argument("--check-only", action="store_true", help="only the discrimination check (full vs random)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: tabulate the finished runs of --work (and --merge)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sr_datadistill_bench"))
     ap.add_argument("--overwrite", action="store_true", help="empty --work first if it holds an earlier run")
     ap.add_argument("--resume", action="store_true", help="keep --work and reuse its finished runs")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="also read the finished runs of these --work folders (runs of the same settings "
+                         "made by parallel invocations); a folder with other settings is refused")
     ap.add_argument("--source", type=Path, default=SOURCE, help="HR source folder (default: T91 HR)")
     ap.add_argument("--sets", default="Set5,Set14", help="benchmark sets to evaluate on")
     add_run_args(ap, "datadistill_table", threads=1)
@@ -196,12 +201,36 @@ def check_line(st: dict[str, dict[str, Any]]) -> str:
     if not full or "diff" not in full:
         return "**Discrimination check not run** (full and random rows missing)."
     m, sd, n = full["diff"]
+    if n < 2:
+        return f"**Discrimination check undecided**: full T91 − random subset = {m:+.3f} dB on one seed (no std)."
     ok = full["significant"]
     return (f"**Discrimination check {'PASSED' if ok else 'FAILED'}**: full T91 − random subset = {m:+.3f} ± "
             f"{sd:.3f} dB (paired over {n} seeds, mean of the sets); {'>' if ok else 'not >'} 2 std. "
             + ("Rows below can be compared at this budget." if ok else
                "At this budget the experiment cannot tell full data from a random 6 %, so NO row below can be "
                "said to beat random, whatever its mean."))
+
+
+# the settings every merged run must share (rows and seeds may differ)
+SAME = ("student", "init", "iterations", "batch", "patch", "lr", "ipc", "classes", "candidates_per_image",
+        "dm_iterations", "vae_steps", "source", "sets")
+
+
+def settings_of(a: argparse.Namespace) -> dict[str, str]:
+    return {k: str(getattr(a, k)) for k in SAME}
+
+
+def merged_runs(a: argparse.Namespace) -> dict[str, Any]:
+    """This --work's runs.json plus those of --merge folders, after checking their settings match."""
+    (a.work / "settings.json").write_text(json.dumps(settings_of(a), indent=1))
+    runs: dict[str, Any] = {}
+    for folder in [a.work, *a.merge]:
+        sfile, rfile = folder / "settings.json", folder / "runs.json"
+        if folder != a.work and (not sfile.is_file() or json.loads(sfile.read_text()) != settings_of(a)):
+            raise SystemExit(f"error: --merge {folder}: its settings.json differs from this run's (or is missing)")
+        if rfile.is_file():
+            runs.update({k: v for k, v in json.loads(rfile.read_text()).items() if k not in runs})
+    return runs
 
 
 def main() -> None:
@@ -213,8 +242,7 @@ def main() -> None:
         a.work.mkdir(parents=True, exist_ok=True)
     else:
         work_dir(a.work, a.overwrite)
-    store = a.work / "runs.json"
-    runs: dict[str, Any] = json.loads(store.read_text()) if store.is_file() else {}
+    runs = merged_runs(a)
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = [r for r in a.rows.split(",") if r]
     bad = sorted(set(rows) - set(ORDER))
@@ -225,8 +253,12 @@ def main() -> None:
     bicubic = {b.name: evaluate("bicubic", b, 4) for b in benches}
     teacher = load_teacher(str(TEACHER), 4)
     # the check first: full vs random at every seed, before any method row
-    skipped = run_rows([r for r in ("full", "random") if r in rows], seeds, a, budget, runs, teacher, benches)
-    if not a.check_only:
+    skipped: list[str] = []
+    if a.table_only:
+        skipped = [f"{r}/{s}" for s in seeds for r in rows if f"{r}/{s}" not in runs]
+    else:
+        skipped = run_rows([r for r in ("full", "random") if r in rows], seeds, a, budget, runs, teacher, benches)
+    if not a.check_only and not a.table_only:
         skipped += run_rows([r for r in rows if r not in ("full", "random")], seeds, a, budget, runs, teacher, benches)
     st = {r: s for r in ORDER if (s := stats(runs, r, seeds, names)) is not None}
     gens = {json.dumps(v.get("generator", {}).get("train"), sort_keys=True) for v in runs.values() if "generator" in v}
@@ -234,7 +266,7 @@ def main() -> None:
         "datadistill_table", a=a, table=results_table(list(st.values()), names, bicubic), check=check_line(st),
         hr_patch=a.patch * 4, student=a.student + (f" initialised from {a.init}" if a.init else " from scratch"),
         generators=f"{len(gens)} VAE training(s) shared by all gsdd/d4m runs" if gens else "no gsdd/d4m run",
-        skipped=f"\n\nNot run (--budget-s {a.budget_s}): {', '.join(skipped)}." if skipped else "",
+        skipped=f"\n\nNot run (CPU budget): {', '.join(skipped)}." if skipped else "",
         machine=machine_line(), total=f"{budget.elapsed():.0f}",
         cmd="nice -n 15 " + command_line("datadistill_table.py"),
     )
