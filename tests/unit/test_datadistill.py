@@ -110,11 +110,23 @@ def test_siamese_augmentation_same_omega_and_differentiable() -> None:
 
 
 # ----------------------------------------------------------------------------- gsdd
-def test_dm_loss_is_the_mean_embedding_gap_and_the_embedder_is_frozen() -> None:
+def test_embedder_is_redrawn_per_call_and_reproducible_per_seed() -> None:
+    args = DMArgs(net_width=8, net_depth=2)
+    g = torch.Generator().manual_seed(0)
+    first, second = (sample_embedder(args, g, torch.device("cpu")) for _ in range(2))
+    again = sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu"))
+    w = [next(m.parameters()) for m in (first, second, again)]
+    assert not torch.equal(w[0], w[1])  # DM draws a fresh random ψ every iteration
+    assert torch.equal(w[0], w[2])  # ... from the run's seed, not the global RNG
+    torch.manual_seed(123)  # the global RNG must not matter
+    assert torch.equal(next(sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu")).parameters()),
+                       w[0])
+
+
+def test_dm_loss_is_the_mean_embedding_gap() -> None:
     gen = TinySR(2)
     args = DMArgs(net_width=8, net_depth=2)
     psi = sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert not any(p.requires_grad for p in psi.parameters())  # ψ is a random, fixed embedder
     z = torch.rand(3, 3, 8, 8, requires_grad=True)
     real = torch.rand(5, 3, 16, 16)
     omega = augment.sample_params(torch.Generator().manual_seed(0))
