@@ -1,29 +1,31 @@
-"""Dataset distillation for SR: train the same student on the full set and on distilled sets.
+"""Dataset distillation for SR: does a distilled ~6 % of T91 train a student better than a random 6 %?
 
-Source: T91 HR (x4). Rows: full data, then random / k-center / prototypes / gsdd at two sizes
-(images per pseudo-class ``--ipc-small`` and ``--ipc-large`` with ``--classes`` pseudo-classes).
-Every row trains ``edsr:c32b4`` from scratch with the engine, with the SAME iteration budget,
-batch, patch size and seed, and is evaluated on Set5/Set14 (Y PSNR/SSIM, crop = scale).
-"gain" = (PSNR − bicubic) / (full-data PSNR − bicubic).
+First a discrimination check (the experiment must tell full T91 from a random subset of the same
+size as the distilled sets by > 2 std of the paired difference), then the rows: random / kcenter /
+pixel_dm / feature_medoids / gsdd (latent, teacher-relabelled) / d4m (latent, teacher-relabelled)
+and the controls full data and teacher-relabelled random subset. Every (row, seed) re-draws all
+RNGs that belong to it (candidate crops, k-means, DM, the student's init and batches) from the
+seed; the patch VAE of gsdd/d4m is trained once (its own seed, cached) and shared — said in the
+output. Every row trains the same student with the engine (same iterations, batch, patch, lr) on
+the ``distill-data`` output folder, evaluated on Set5/Set14 (Y PSNR, crop = scale).
 
-    flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/python benchmarks/datadistill_table.py [--overwrite]
+    nice -n 15 python benchmarks/datadistill_table.py --threads 1 [--check-only] [--resume]
 
-Writes the ``datadistill_table`` section of benchmarks/RESULTS.md, results/datadistill_table.json
-and results/datadistill_grid.png (distilled images next to their nearest real candidate patches);
-the prose is benchmarks/templates/datadistill_table.md.
+Writes the ``datadistill_table`` section of benchmarks/RESULTS.md and results/datadistill_table.json;
+the prose is benchmarks/templates/datadistill_table.md. Finished runs are kept in
+``--work``/runs.json, so ``--resume`` continues an interrupted run instead of starting again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from _common import (
-    RESULTS_DIR,
     Budget,
     add_run_args,
     benchmark_set,
@@ -40,168 +42,195 @@ from _common import (
 
 SOURCE = shared("train", "T91", "HR")
 TEACHER = shared("weights", "RLFN", "rlfn_x4.pth")
+# row -> (distill-data method, teacher-label views); "full" trains on the source folder itself
+ROWS: dict[str, tuple[str, int]] = {
+    "random": ("random", 0), "random_relabel": ("random", 1), "kcenter": ("kcenter", 0),
+    "pixel_dm": ("pixel_dm", 0), "feature_medoids": ("feature_medoids", 0), "gsdd": ("gsdd", 1), "d4m": ("d4m", 1),
+}
+ORDER = ["full", *ROWS]
 
 
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=300, help="student iterations, every row")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--patch", type=int, default=24, help="LR patch side (distilled HR patches are x4 of it)")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--classes", type=int, default=4)
-    ap.add_argument("--ipc-small", type=int, default=3, help="~2%% of T91 bytes (0: this size is skipped)")
-    ap.add_argument("--ipc-large", type=int, default=8, help="~6-7%% of T91 bytes")
-    ap.add_argument("--gsdd-iterations", type=int, default=40)
-    ap.add_argument("--candidates-per-image", type=int, default=6)
-    ap.add_argument("--student", default="edsr:c32b4")
+    g = ap.add_argument_group("student (identical for every row)")
+    g.add_argument("--student", default="edsr:c32b4")
+    g.add_argument("--init", default=None, help="initialise the student from this checkpoint (e.g. a pruned teacher)")
+    g.add_argument("--iterations", type=int, default=300)
+    g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--patch", type=int, default=24, help="LR patch side (distilled HR patches are x4 of it)")
+    g.add_argument("--lr", type=float, default=1e-3)
+    d = ap.add_argument_group("distilled sets")
+    d.add_argument("--ipc", type=int, default=8, help="images per pseudo-class (8 x 4 classes ~ 6 %% of T91 bytes)")
+    d.add_argument("--classes", type=int, default=4)
+    d.add_argument("--candidates-per-image", type=int, default=6)
+    d.add_argument("--dm-iterations", type=int, default=40, help="pixel_dm / gsdd latent steps")
+    d.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--rows", default=",".join(ORDER))
+    ap.add_argument("--check-only", action="store_true", help="only the discrimination check (full vs random)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: tabulate the finished runs of --work (and --merge)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sr_datadistill_bench"))
     ap.add_argument("--overwrite", action="store_true", help="empty --work first if it holds an earlier run")
-    ap.add_argument("--methods", default="random,kcenter,prototypes,gsdd")
+    ap.add_argument("--resume", action="store_true", help="keep --work and reuse its finished runs")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="also read the finished runs of these --work folders (runs of the same settings "
+                         "made by parallel invocations); a folder with other settings is refused")
     ap.add_argument("--source", type=Path, default=SOURCE, help="HR source folder (default: T91 HR)")
     ap.add_argument("--sets", default="Set5,Set14", help="benchmark sets to evaluate on")
-    add_run_args(ap, "datadistill_table")
+    add_run_args(ap, "datadistill_table", threads=1)
     return ap.parse_args()
 
 
-def train_and_eval(data_dir: Path, out: Path, a: argparse.Namespace, benches: list[Any]) -> dict[str, Any]:
+def train_and_eval(data_dir: Path, out: Path, a: argparse.Namespace, seed: int, benches: list[Any]) -> dict[str, Any]:
     from sr_compress.compress.engine import load_distill_config, run_distillation
 
-    cfg = load_distill_config(None, {
+    over: dict[str, Any] = {
         "method": "scratch", "scale": 4, "student": a.student, "data.path": [str(data_dir)],
         "data.patch_size": a.patch, "data.batch_size": a.batch, "train.iterations": a.iterations,
-        "train.lr": a.lr, "train.seed": 0, "train.checkpoint_every": a.iterations,
+        "train.lr": a.lr, "train.seed": seed, "train.checkpoint_every": a.iterations,
         "train.val_every": 10 * a.iterations,
-    })
+    }
+    if a.init:
+        over["init"] = a.init
     t0 = time.perf_counter()
-    res = run_distillation(cfg, out, progress=False)
-    wall = time.perf_counter() - t0
+    res = run_distillation(load_distill_config(None, over), out, progress=False)
     res.student.model.eval()
-    row: dict[str, Any] = {"train_time_s": round(float(res.metrics.get("train_time_s", wall)), 1),
-                           "train_wall_s": round(wall, 1)}
+    row: dict[str, Any] = {"train_s": round(time.perf_counter() - t0, 1)}
     for b in benches:
         r = evaluate(res.student, b, 4)
-        row[b.name] = {"psnr": round(r["psnr"], 3), "ssim": round(r["ssim"], 4)}
+        row[b.name] = round(float(r["psnr"]), 3)
     return row
 
 
-def nearest_grid(manifests: dict[str, dict[str, Any]], work: Path, pool: Any, path: Path, per_row: int = 6) -> None:
-    """One row per method: (distilled | nearest real candidate by pixel L2) pairs."""
-    from PIL import Image
+def distill(row: str, seed: int, a: argparse.Namespace, teacher: Any) -> tuple[Path, dict[str, Any]]:
+    """The ``distill-data`` folder of ``row`` at ``seed`` (every distiller RNG seeded by it)."""
+    from sr_compress.compress.datadistill import load_datadistill_config, run_data_distillation
 
-    from sr_compress.data.io import read_uint8
+    method, views = ROWS[row]
+    sections: dict[str, dict[str, Any]] = {
+        "pixel_dm": {"iterations": a.dm_iterations, "real_batch": 16, "net_width": 16},
+        "gsdd": {"iterations": a.dm_iterations, "real_batch": 16, "vae": {"steps": a.vae_steps}},
+        "d4m": {"vae": {"steps": a.vae_steps}},
+    }
+    raw: dict[str, Any] = {
+        "method": method, "data": [str(a.source)], "scale": 4, "patch_size": a.patch, "ipc": a.ipc,
+        "classes": a.classes, "teacher": str(TEACHER), "embed": "teacher", "seed": seed,
+        "candidates_per_image": a.candidates_per_image, "relabel_views": views,
+    }
+    if method in sections:
+        raw[method] = sections[method]
+    out = a.work / f"{row}_s{seed}"
+    man = run_data_distillation(load_datadistill_config(raw, src=f"row {row}"), out, teacher=teacher)
+    stored = man.get("total_bytes_with_labels", man["total_bytes"])  # teacher labels count as stored bytes
+    info = {"images": len(man["images"]), "bytes": stored, "ratio": stored / man["source"]["bytes"],
+            "distill_s": man["wall_time_s"]}
+    gen = man.get("method_info", {}).get("generator")
+    if gen:
+        info["generator"] = {"folder": gen["folder"], "cached": gen["cached"], "train": gen.get("train")}
+    return out, info
 
-    flat = pool.patches.flatten(1).float()
-    tiles = []
-    for name, man in manifests.items():
-        pairs = []
-        for e in man["images"][:per_row]:
-            img = read_uint8(work / name / e["file"])
-            v = torch.from_numpy(img).permute(2, 0, 1).flatten().float()
-            j = int(torch.cdist(v[None], flat).argmin())
-            near = pool.patches[j].permute(1, 2, 0).numpy()
-            pairs.append(np.concatenate([img, np.full((img.shape[0], 2, 3), 255, np.uint8), near], 1))
-        row = np.concatenate([np.pad(p, ((4, 4), (6, 6), (0, 0)), constant_values=0) for p in pairs], 1)
-        tiles.append(row)
-    width = max(t.shape[1] for t in tiles)
-    tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0))) for t in tiles]
-    Image.fromarray(np.concatenate(tiles, 0)).save(path)
+
+def run_rows(rows: list[str], seeds: list[int], a: argparse.Namespace, budget: Budget, runs: dict[str, Any],
+             teacher: Any, benches: list[Any]) -> list[str]:
+    """Train + evaluate every (row, seed) not in ``runs`` (seed-major, so a budget cut keeps pairs)."""
+    skipped = []
+    store = a.work / "runs.json"
+    for seed in seeds:
+        for row in rows:
+            key = f"{row}/{seed}"
+            if key in runs:
+                continue
+            if budget.spent():
+                skipped.append(key)
+                continue
+            print(f"[{budget.elapsed():6.0f}s] {key}", flush=True)
+            if row == "full":
+                files = [f for f in a.source.iterdir() if f.is_file()]
+                data, info = a.source, {"images": len(files), "bytes": sum(f.stat().st_size for f in files),
+                                        "ratio": 1.0, "distill_s": 0.0}
+            else:
+                data, info = distill(row, seed, a, teacher)
+            runs[key] = {**info, **train_and_eval(data, a.work / f"{row}_s{seed}_train", a, seed, benches)}
+            print(f"  {runs[key]}", flush=True)
+            store.write_text(json.dumps(runs, indent=1))
+    return skipped
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
-
-
-def verdict(rows: list[dict[str, Any]], bench_names: list[str]) -> list[str]:
-    """The issue's goals, checked on the measured rows (mean gain over the benchmark sets)."""
-
-    def gain(r: dict[str, Any]) -> float | None:
-        g = [r[f"{b}_gain"] for b in bench_names if r.get(f"{b}_gain") is not None]
-        return sum(g) / len(g) if g else None
-
-    out = []
-    small = [r for r in rows if r["method"] != "full" and r["ratio"] <= 0.07]
-    best = max(small, key=lambda r: gain(r) or -1e9, default=None)
-    if best is not None and gain(best) is not None:
-        ok = gain(best) >= 0.9
-        out.append(f"- Goal 1 (at <= 7 % of the bytes, >= 90 % of the full-data gain over bicubic, mean of "
-                   f"{'/'.join(bench_names)}): **{'met' if ok else 'not met'}** — best row `{best['row']}` at "
-                   f"{100 * best['ratio']:.2f} % reaches {100 * gain(best):.0f} % of the full-data gain.")
-    for ipc in sorted({r["ipc"] for r in rows if r["method"] != "full"}):
-        at = {r["method"]: r for r in rows if r.get("ipc") == ipc}
-        if "random" not in at:
-            continue
-        rnd = gain(at["random"])
-        for m in ("prototypes", "gsdd"):
-            if m in at and rnd is not None and gain(at[m]) is not None:
-                beat = gain(at[m]) > rnd
-                out.append(f"- Goal 2 (ipc {ipc}): {m} {'beats' if beat else 'does NOT beat'} random "
-                           f"({100 * gain(at[m]):.0f} % vs {100 * rnd:.0f} % of the full-data gain).")
+def stats(runs: dict[str, Any], row: str, seeds: list[int], names: list[str]) -> dict[str, Any] | None:
+    """Per-set mean/std over seeds, the paired difference to random (mean over the sets)."""
+    have = [s for s in seeds if f"{row}/{s}" in runs]
+    if not have:
+        return None
+    out: dict[str, Any] = {"row": row, "seeds": have, **{k: runs[f"{row}/{have[0]}"][k] for k in ("images", "ratio")}}
+    for n in names:
+        v = np.array([runs[f"{row}/{s}"][n] for s in have])
+        out[n] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
+    paired = [s for s in have if f"random/{s}" in runs]
+    if row != "random" and paired:
+        d = np.array([np.mean([runs[f"{row}/{s}"][n] - runs[f"random/{s}"][n] for n in names]) for s in paired])
+        sd = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+        out["diff"] = (float(d.mean()), sd, len(d))
+        out["significant"] = bool(len(d) > 1 and abs(d.mean()) > 2 * sd)
+    out["distill_s"] = float(np.mean([runs[f"{row}/{s}"]["distill_s"] for s in have]))
+    out["train_s"] = float(np.mean([runs[f"{row}/{s}"]["train_s"] for s in have]))
     return out
 
 
-def distilled_rows(a: argparse.Namespace, budget: Budget, teacher: Any, benches: list[Any],
-                   rows: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Distil with each method at each size, train on the result, evaluate: appends to ``rows``."""
-    from sr_compress.compress.datadistill.common import DataDistillConfig, GSDDArgs, run_data_distillation
-
-    manifests: dict[str, dict[str, Any]] = {}
-    skipped: list[str] = []
-    # the larger set first: it carries the <= 7 % goal, so a budget cut loses the small rows
-    for ipc in [i for i in (a.ipc_large, a.ipc_small) if i > 0]:
-        for m in a.methods.split(","):
-            name = f"{m}_ipc{ipc}"
-            if budget.spent():
-                skipped.append(name)
-                continue
-            print(f"[{budget.elapsed():6.0f}s] {name}", flush=True)
-            cfg = DataDistillConfig(
-                method=m, data=[str(a.source)], scale=4, patch_size=a.patch, ipc=ipc, classes=a.classes,
-                teacher=str(TEACHER), embed="teacher", candidates_per_image=a.candidates_per_image,
-                iterations=a.gsdd_iterations, seed=0, gsdd=GSDDArgs(real_batch=16, net_width=16),
-            )
-            man = run_data_distillation(cfg, a.work / name, teacher=teacher if m != "random" else None)
-            manifests[name] = man
-            # the distilled root, exactly as `sr-compress distill --data DIR` receives it
-            res = train_and_eval(a.work / name, a.work / f"{name}_train", a, benches)
-            rows.append({"row": f"{m} (ipc {ipc} x {a.classes})", "method": m, "ipc": ipc,
-                         "images": len(man["images"]), "bytes": man["total_bytes"], "ratio": man["ratio"],
-                         "distill_s": man["wall_time_s"], **res})
-            print(f"  {rows[-1]}", flush=True)
-    return manifests, skipped
+def _pm(v: tuple[float, float]) -> str:
+    return f"{v[0]:.3f} ± {v[1]:.3f}" if v[1] == v[1] else f"{v[0]:.3f}"
 
 
-def add_gains(rows: list[dict[str, Any]], full: dict[str, Any], bicubic: dict[str, Any], names: list[str]) -> None:
-    for r in rows:
-        for n in names:
-            gain = full[n]["psnr"] - bicubic[n]["psnr"]
-            r[f"{n}_gain"] = (r[n]["psnr"] - bicubic[n]["psnr"]) / gain if gain > 0 else None
-
-
-def grid_picture(a: argparse.Namespace, manifests: dict[str, dict[str, Any]]) -> tuple[Path, list[str]]:
-    """The distilled-vs-nearest-real grid of the ipc-large rows: (path, rows shown)."""
-    from sr_compress.compress.datadistill.common import DataDistillConfig, build_pool
-
-    pool = build_pool(DataDistillConfig(data=[str(a.source)], scale=4, patch_size=a.patch,
-                                        candidates_per_image=a.candidates_per_image, seed=0))
-    grid_name = "datadistill_grid.png" if a.section == "datadistill_table" else f"{a.section}_grid.png"
-    grid = RESULTS_DIR / grid_name if not a.no_update else a.work / grid_name
-    grid.parent.mkdir(exist_ok=True)
-    show = {k: v for k, v in manifests.items() if k.endswith(f"ipc{a.ipc_large}")}
-    nearest_grid(show, a.work, pool, grid)
-    return grid, list(show)
-
-
-def results_table(rows: list[dict[str, Any]], bicubic: dict[str, Any], names: list[str]) -> str:
-    headers = ["row", "images", "bytes", "% of full", "distill s", "train s",
-               *[f"{n} PSNR/SSIM" for n in names], *[f"gain {n}" for n in names]]
-    table = [["bicubic", "-", "-", "-", "-", "-",
-              *[f"{bicubic[n]['psnr']:.2f} / {bicubic[n]['ssim']:.4f}" for n in names], *["0"] * len(names)]]
-    for r in rows:
-        table.append([r["row"], r["images"], f"{r['bytes']:,}", f"{100 * r['ratio']:.2f}", f"{r['distill_s']:.1f}",
-                      f"{r['train_time_s']:.1f}",
-                      *[f"{r[n]['psnr']:.2f} / {r[n]['ssim']:.4f}" for n in names],
-                      *[_fmt(r[f"{n}_gain"]) for n in names]])
+def results_table(st: list[dict[str, Any]], names: list[str], bicubic: dict[str, Any]) -> str:
+    headers = ["row", "seeds", "images", "% of T91 bytes", *[f"{n} PSNR" for n in names],
+               "Δ vs random (dB, paired, mean of sets)", "> 2 std?", "distill s", "train s"]
+    table = [["bicubic", "-", "-", "-", *[f"{bicubic[n]['psnr']:.3f}" for n in names], "-", "-", "-", "-"]]
+    for r in st:
+        diff = r.get("diff")
+        dtxt = "-" if diff is None else (f"{diff[0]:+.3f} ± {diff[1]:.3f} (n={diff[2]})" if diff[2] > 1
+                                          else f"{diff[0]:+.3f} (n=1)")
+        table.append([r["row"], len(r["seeds"]), r["images"], f"{100 * r['ratio']:.2f}",
+                      *[_pm(r[n]) for n in names], dtxt,
+                      "-" if diff is None else ("yes" if r["significant"] else "no"),
+                      f"{r['distill_s']:.0f}", f"{r['train_s']:.0f}"])
     return md_table(headers, table)
+
+
+def check_line(st: dict[str, dict[str, Any]]) -> str:
+    full = st.get("full")
+    if not full or "diff" not in full:
+        return "**Discrimination check not run** (full and random rows missing)."
+    m, sd, n = full["diff"]
+    if n < 2:
+        return f"**Discrimination check undecided**: full T91 − random subset = {m:+.3f} dB on one seed (no std)."
+    ok = full["significant"]
+    return (f"**Discrimination check {'PASSED' if ok else 'FAILED'}**: full T91 − random subset = {m:+.3f} ± "
+            f"{sd:.3f} dB (paired over {n} seeds, mean of the sets); {'>' if ok else 'not >'} 2 std. "
+            + ("Rows below can be compared at this budget." if ok else
+               "At this budget the experiment cannot tell full data from a random 6 %, so NO row below can be "
+               "said to beat random, whatever its mean."))
+
+
+# the settings every merged run must share (rows and seeds may differ)
+SAME = ("student", "init", "iterations", "batch", "patch", "lr", "ipc", "classes", "candidates_per_image",
+        "dm_iterations", "vae_steps", "source", "sets")
+
+
+def settings_of(a: argparse.Namespace) -> dict[str, str]:
+    return {k: str(getattr(a, k)) for k in SAME}
+
+
+def merged_runs(a: argparse.Namespace) -> dict[str, Any]:
+    """This --work's runs.json plus those of --merge folders, after checking their settings match."""
+    (a.work / "settings.json").write_text(json.dumps(settings_of(a), indent=1))
+    runs: dict[str, Any] = {}
+    for folder in [a.work, *a.merge]:
+        sfile, rfile = folder / "settings.json", folder / "runs.json"
+        if folder != a.work and (not sfile.is_file() or json.loads(sfile.read_text()) != settings_of(a)):
+            raise SystemExit(f"error: --merge {folder}: its settings.json differs from this run's (or is missing)")
+        if rfile.is_file():
+            runs.update({k: v for k, v in json.loads(rfile.read_text()).items() if k not in runs})
+    return runs
 
 
 def main() -> None:
@@ -209,37 +238,41 @@ def main() -> None:
     budget = start(a)
     from sr_compress.compress.datadistill.common import load_teacher
 
-    work_dir(a.work, a.overwrite)
-    source = a.source
+    if a.resume:
+        a.work.mkdir(parents=True, exist_ok=True)
+    else:
+        work_dir(a.work, a.overwrite)
+    runs = merged_runs(a)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    rows = [r for r in a.rows.split(",") if r]
+    bad = sorted(set(rows) - set(ORDER))
+    if bad:
+        raise SystemExit(f"error: --rows: unknown row {bad[0]!r} (known: {', '.join(ORDER)})")
     benches = [benchmark_set(b, 4) for b in a.sets.split(",")]
     names = [b.name for b in benches]
     bicubic = {b.name: evaluate("bicubic", b, 4) for b in benches}
-    src_files = [f for f in source.iterdir() if f.is_file()]
     teacher = load_teacher(str(TEACHER), 4)
-
-    print(f"[{budget.elapsed():6.0f}s] full data", flush=True)
-    full = train_and_eval(source, a.work / "full_train", a, benches)
-    rows: list[dict[str, Any]] = [{
-        "row": f"full {source.parent.name if source.name == 'HR' else source.name}", "method": "full", "ipc": None,
-        "images": len(src_files), "bytes": sum(f.stat().st_size for f in src_files), "ratio": 1.0,
-        "distill_s": 0.0, **full}]
-    print(f"  {rows[-1]}", flush=True)
-    manifests, skipped = distilled_rows(a, budget, teacher, benches, rows)
-    add_gains(rows, full, bicubic, names)
-    grid, shown = grid_picture(a, manifests)
-
+    # the check first: full vs random at every seed, before any method row
+    skipped: list[str] = []
+    if a.table_only:
+        skipped = [f"{r}/{s}" for s in seeds for r in rows if f"{r}/{s}" not in runs]
+    else:
+        skipped = run_rows([r for r in ("full", "random") if r in rows], seeds, a, budget, runs, teacher, benches)
+    if not a.check_only and not a.table_only:
+        skipped += run_rows([r for r in rows if r not in ("full", "random")], seeds, a, budget, runs, teacher, benches)
+    st = {r: s for r in ORDER if (s := stats(runs, r, seeds, names)) is not None}
+    gens = {json.dumps(v.get("generator", {}).get("train"), sort_keys=True) for v in runs.values() if "generator" in v}
     md = render(
-        "datadistill_table", a=a, hr_patch=a.patch * 4, table=results_table(rows, bicubic, names),
-        verdict="\n".join(verdict(rows, names)),
-        skipped=f"\n- Skipped for the time budget (--budget-s {a.budget_s}): {', '.join(skipped)}." if skipped else "",
-        first=names[0], first_gain=f"{full[names[0]]['psnr'] - bicubic[names[0]]['psnr']:.2f}",
-        shown=", ".join(shown), grid=grid.name, machine=machine_line(), total=f"{budget.elapsed():.0f}",
-        cmd="flock /tmp/sr_heavy.lock nice -n 5 .venv/bin/" + command_line("datadistill_table.py"),
+        "datadistill_table", a=a, table=results_table(list(st.values()), names, bicubic), check=check_line(st),
+        hr_patch=a.patch * 4, student=a.student + (f" initialised from {a.init}" if a.init else " from scratch"),
+        generators=f"{len(gens)} VAE training(s) shared by all gsdd/d4m runs" if gens else "no gsdd/d4m run",
+        skipped=f"\n\nNot run (CPU budget): {', '.join(skipped)}." if skipped else "",
+        machine=machine_line(), total=f"{budget.elapsed():.0f}",
+        cmd="nice -n 15 " + command_line("datadistill_table.py"),
     )
-    write_results(a, md, {
-        "rows": rows, "bicubic": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in bicubic.items()},
-        "settings": vars(a) | {"work": str(a.work), "source": str(a.source)}, "wall_s": budget.elapsed(),
-        "skipped": skipped})
+    write_results(a, md, {"runs": runs, "stats": st, "bicubic": {k: v["psnr"] for k, v in bicubic.items()},
+                          "settings": vars(a) | {"work": str(a.work), "source": str(a.source)},
+                          "wall_s": budget.elapsed(), "skipped": skipped})
 
 
 if __name__ == "__main__":

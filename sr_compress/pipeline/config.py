@@ -27,9 +27,9 @@ class TeacherStage:
 class DataDistillStage:
     """Optional: distil the training images into a tiny set first, then train from it."""
 
-    method: str | None = None  # gsdd | prototypes | random | kcenter; null skips the stage
-    # any DataDistillConfig key (ipc, classes, patch_size, iterations, ...); data/scale/teacher
-    # come from the pipeline
+    method: str | None = None  # a distill-data method (pixel_dm, gsdd, d4m, ...); null skips the stage
+    # common keys (ipc, classes, patch_size, ...) and the method's own (iterations, or its section);
+    # data/scale/teacher come from the pipeline
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -80,13 +80,12 @@ def teacher(cfg: PipelineConfig, train_data: list[str], eval_data: list[str], st
 
 
 def datadistill(cfg: PipelineConfig, teacher_ckpt: str, train_data: list[str], stage_dir: Path) -> dict[str, Any]:
-    from ..compress.datadistill.config import DataDistillConfig
+    from ..compress.datadistill.loading import load_datadistill_config
     from ..compress.datadistill.run import run_data_distillation
-    from ..config import from_dict
 
     raw = {**cfg.datadistill.options, "method": cfg.datadistill.method, "data": train_data,
            "scale": cfg.scale, "teacher": teacher_ckpt, "seed": cfg.seed}
-    dcfg = from_dict(DataDistillConfig, raw, src="pipeline datadistill.options")
+    dcfg = load_datadistill_config(raw, src="pipeline datadistill.options")
     man = run_data_distillation(dcfg, stage_dir / "set")
     return {
         "images": str(stage_dir / "set" / "images"),

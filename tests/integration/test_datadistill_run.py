@@ -1,4 +1,4 @@
-"""End to end: distil a few real T91 images (gsdd through the real RLFN x4 teacher), then train a
+"""End to end: distil a few real T91 images (pixel_dm through the real RLFN x4 teacher), then train a
 student on the distilled folder with the engine, exactly as `sr-compress distill --data OUT`."""
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ def _subset(tmp_path: Path, n: int = 4) -> Path:
     return dst
 
 
-def test_gsdd_then_train_student(tmp_path: Path) -> None:
+def test_pixel_dm_then_train_student(tmp_path: Path) -> None:
     from sr_compress.compress.engine import load_distill_config, run_distillation
 
     teacher = shared_data("weights", "RLFN", "rlfn_x4.pth")
     hr = _subset(tmp_path)
     out = tmp_path / "distilled"
-    rc = run_cli(cli, ["distill-data", "--method", "gsdd", "--data", str(hr), "--teacher", str(teacher),
+    rc = run_cli(cli, ["distill-data", "--method", "pixel_dm", "--data", str(hr), "--teacher", str(teacher),
                        "--scale", "4", "--patch-size", "16", "--ipc", "2", "--classes", "2",
                        "--iterations", "3", "--out", str(out)])
     assert rc == 0
     man = read_manifest(out)
-    assert man["method"] == "gsdd" and len(man["images"]) == 4
+    assert man["method"] == "pixel_dm" and len(man["images"]) == 4
     assert all(e["width"] == 64 and e["height"] == 64 for e in man["images"])
     assert sum(f.stat().st_size for f in (out / "images").iterdir()) == man["total_bytes"]
     assert 0 < man["ratio"] < 1

@@ -15,16 +15,18 @@ from sr_compress.cli import cli, run_cli
 from sr_compress.compress.datadistill import augment
 from sr_compress.compress.datadistill.common import (
     DataDistillConfig,
-    GSDDArgs,
     TeacherLabelDataset,
     allocate,
     kcenter_greedy,
     kmeans,
+    load_datadistill_config,
     open_training_set,
     read_manifest,
     run_data_distillation,
 )
-from sr_compress.compress.datadistill.gsdd import diversity, dm_loss, optimise_latents, sample_embedder
+from sr_compress.compress.datadistill.dm import DMArgs, diversity, dm_loss, optimise_latents, sample_embedder
+from sr_compress.compress.datadistill.generator import save_generator
+from sr_compress.compress.datadistill.vae import PatchVAE, VAEConfig
 
 
 class TinySR(nn.Module):
@@ -108,11 +110,23 @@ def test_siamese_augmentation_same_omega_and_differentiable() -> None:
 
 
 # ----------------------------------------------------------------------------- gsdd
-def test_dm_loss_is_the_mean_embedding_gap_and_the_embedder_is_frozen() -> None:
+def test_embedder_is_redrawn_per_call_and_reproducible_per_seed() -> None:
+    args = DMArgs(net_width=8, net_depth=2)
+    g = torch.Generator().manual_seed(0)
+    first, second = (sample_embedder(args, g, torch.device("cpu")) for _ in range(2))
+    again = sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu"))
+    w = [next(m.parameters()) for m in (first, second, again)]
+    assert not torch.equal(w[0], w[1])  # DM draws a fresh random ψ every iteration
+    assert torch.equal(w[0], w[2])  # ... from the run's seed, not the global RNG
+    torch.manual_seed(123)  # the global RNG must not matter
+    assert torch.equal(next(sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu")).parameters()),
+                       w[0])
+
+
+def test_dm_loss_is_the_mean_embedding_gap() -> None:
     gen = TinySR(2)
-    args = GSDDArgs(net_width=8, net_depth=2)
+    args = DMArgs(net_width=8, net_depth=2)
     psi = sample_embedder(args, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert not any(p.requires_grad for p in psi.parameters())  # ψ is a random, fixed embedder
     z = torch.rand(3, 3, 8, 8, requires_grad=True)
     real = torch.rand(5, 3, 16, 16)
     omega = augment.sample_params(torch.Generator().manual_seed(0))
@@ -123,7 +137,7 @@ def test_dm_loss_is_the_mean_embedding_gap_and_the_embedder_is_frozen() -> None:
     assert g.abs().sum() > 0
 
 
-def _fixed_dm(gen: nn.Module, real: torch.Tensor, z: torch.Tensor, args: GSDDArgs) -> float:
+def _fixed_dm(gen: nn.Module, real: torch.Tensor, z: torch.Tensor, args: DMArgs) -> float:
     """DM loss averaged over 8 fixed (ψ, ω) draws: a noise-free yardstick for before/after."""
     g = torch.Generator().manual_seed(123)
     total = 0.0
@@ -142,8 +156,8 @@ def test_dm_loss_decreases_under_latent_optimisation() -> None:
     # (instance-normalised, hence texture-sensitive) feature space
     real = nn.functional.interpolate(torch.rand(32, 3, 8, 8), scale_factor=2, mode="nearest")
     z0 = 0.5 + 0.02 * torch.randn(4, 3, 8, 8)
-    args = GSDDArgs(lr=0.05, real_batch=16, net_width=8, net_depth=2, augment=["flip", "crop"])
-    zs, hist = optimise_latents(gen, [real], [z0], args, iterations=30, seed=0)
+    args = DMArgs(iterations=30, lr=0.05, real_batch=16, net_width=8, net_depth=2, augment=["flip", "crop"])
+    zs, hist = optimise_latents(gen, [real], [z0], args, seed=0)
     assert _fixed_dm(gen, real, zs[0], args) < 0.5 * _fixed_dm(gen, real, z0, args)
     first = np.mean([h["match"] for h in hist[:10]])
     last = np.mean([h["match"] for h in hist[-10:]])
@@ -160,16 +174,31 @@ def test_diversity_penalises_identical_latents() -> None:
 
 
 # ----------------------------------------------------------------------------- output format
-@pytest.mark.parametrize("method", ["random", "kcenter", "prototypes", "gsdd"])
+def tiny_generator(folder: Path) -> str:
+    """A saved, untrained 4-channel PatchVAE (the gsdd / d4m generative space in unit tests)."""
+    torch.manual_seed(0)
+    save_generator(folder, PatchVAE(4, 8), VAEConfig(latent_channels=4, width=8, steps=0), {"key": "test"})
+    return str(folder)
+
+
+def tiny_sections(method: str, tmp_path: Path) -> dict[str, object]:
+    """Each built-in method's own section, shrunk to a unit test (a method without one: {})."""
+    dm = {"iterations": 3, "net_width": 8, "net_depth": 2, "real_batch": 4}
+    if method in ("gsdd", "d4m"):
+        gen = tiny_generator(tmp_path / "generator")
+        return {**dm, "generator": gen, "inversion_steps": 2} if method == "gsdd" else {"generator": gen}
+    return {"pixel_dm": dm, "feature_medoids": {"refine_steps": 2}}.get(method, {})
+
+
+@pytest.mark.parametrize("method", ["random", "kcenter", "feature_medoids", "pixel_dm", "gsdd", "d4m"])
 def test_output_manifest_and_storage_accounting(tmp_path: Path, method: str) -> None:
     src = _textures(tmp_path / "hr")
-    cfg = DataDistillConfig(method=method, data=[str(src)], scale=2, patch_size=8, ipc=2, classes=2,
-                            candidates_per_image=6, iterations=3,
-                            gsdd=GSDDArgs(net_width=8, net_depth=2, real_batch=4))
-    if method == "prototypes":
-        cfg.prototypes.refine_steps = 2
+    raw = {"method": method, "data": [str(src)], "scale": 2, "patch_size": 8, "ipc": 2, "classes": 2,
+           "candidates_per_image": 6}
+    section = tiny_sections(method, tmp_path)
+    cfg = load_datadistill_config({**raw, method: section} if section else raw, src="test")
     out = tmp_path / "out"
-    man = run_data_distillation(cfg, out, teacher=TinySR(2) if method == "gsdd" else None)
+    man = run_data_distillation(cfg, out, teacher=TinySR(2) if method in ("gsdd", "pixel_dm") else None)
     files = sorted((out / "images").glob("*.png"))
     assert len(files) == len(man["images"]) == 4
     assert sum(f.stat().st_size for f in files) == man["total_bytes"]
@@ -218,9 +247,14 @@ def test_cli_writes_output_and_reports_user_errors(tmp_path: Path, capsys: pytes
     assert rc == 0
     assert len(read_manifest(out)["images"]) == 4
     assert "train with" in capsys.readouterr().out
-    rc = run_cli(cli, ["distill-data", "--method", "gsdd", "--data", str(src), "--out", str(tmp_path / "o2")])
+    for method in ("gsdd", "pixel_dm"):
+        rc = run_cli(cli, ["distill-data", "--method", method, "--data", str(src), "--out", str(tmp_path / "o2")])
+        assert rc == 2
+        assert "needs --teacher" in capsys.readouterr().err
+    rc = run_cli(cli, ["distill-data", "--method", "random", "--iterations", "5", "--data", str(src),
+                       "--out", str(tmp_path / "o4")])
     assert rc == 2
-    assert "needs --teacher" in capsys.readouterr().err
+    assert "unknown key 'iterations' for method random" in capsys.readouterr().err
     rc = run_cli(cli, ["distill-data", "--method", "random", "--data", str(tmp_path / "nope"),
                        "--out", str(tmp_path / "o3")])
     assert rc == 2
@@ -230,7 +264,7 @@ def test_cli_writes_output_and_reports_user_errors(tmp_path: Path, capsys: pytes
 def _tiny_distill(tmp_path: Path, relabel_views: int = 0) -> Path:
     src = _textures(tmp_path / "hr")
     out = tmp_path / "set"
-    cfg = DataDistillConfig(method="prototypes", data=[str(src)], scale=2, patch_size=8, ipc=2, classes=2,
+    cfg = DataDistillConfig(method="feature_medoids", data=[str(src)], scale=2, patch_size=8, ipc=2, classes=2,
                             candidates_per_image=4, relabel_views=relabel_views)
     run_data_distillation(cfg, out, teacher=TinySR(2) if relabel_views else None)
     return out

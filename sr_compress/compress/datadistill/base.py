@@ -5,11 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
+from ...errors import ConfigError
 from ...registry import Registry
 from .clustering import kmeans
 from .config import DataDistillConfig
@@ -50,13 +51,37 @@ class DistillContext:
         return {"file": name, "top": top, "left": left, "pool_index": pool_index}
 
 
+@dataclass
+class NoOptions:
+    """The config of a distiller that has no keys of its own."""
+
+
+OptT = TypeVar("OptT")
+
+
 class DatasetDistiller(ABC):
+    """One method. ``config_cls`` is the dataclass of its own YAML section (``cfg.options``)."""
+
     name: ClassVar[str]
     needs_teacher: ClassVar[bool] = False
+    config_cls: ClassVar[type[Any]] = NoOptions
+
+    def options(self, cfg: DataDistillConfig) -> Any:
+        """``cfg.options`` as this distiller's config (its defaults when the config has none)."""
+        return options_of(cfg, self.config_cls)
 
     @abstractmethod
     def distill(self, ctx: DistillContext) -> list[Distilled]:
         """Return ``cfg.ipc * cfg.classes`` images."""
+
+
+def options_of(cfg: DataDistillConfig, cls: type[OptT]) -> OptT:
+    if cfg.options is None:
+        return cls()
+    if not isinstance(cfg.options, cls):
+        raise ConfigError(f"method {cfg.method}: options are a {type(cfg.options).__name__}, expected "
+                          f"{cls.__name__} (build the config with load_datadistill_config)")
+    return cfg.options
 
 
 DISTILLERS: Registry[type[DatasetDistiller]] = Registry(

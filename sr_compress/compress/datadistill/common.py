@@ -20,17 +20,20 @@ from .clustering import (  # noqa: F401
     kmeans,
 )
 from .config import (  # noqa: F401
+    ALIASES,
     IMAGES_DIR,
     MANIFEST,
     RELABEL_DIR,
     DataDistillConfig,
-    GSDDArgs,
-    PrototypeArgs,
 )
 from .embed import (  # noqa: F401
     RandomConvEmbed,
     TeacherFeatureEmbed,
     embed_patches,
+)
+from .loading import (  # noqa: F401
+    COMMON_KEYS,
+    load_datadistill_config,
 )
 from .output import (  # noqa: F401
     folder_bytes,

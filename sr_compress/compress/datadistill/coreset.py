@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .base import DatasetDistiller, DistillContext, Distilled, register_distiller
@@ -26,14 +28,27 @@ class RandomSubset(DatasetDistiller):
         return [Distilled(ctx.pool.float([int(i)])[0], -1, ctx.origin(int(i))) for i in idx]
 
 
+@dataclass
+class KCenterConfig:
+    """The ``kcenter:`` section."""
+
+    informative_fraction: float = 0.5  # keep the fraction of candidates bicubic reconstructs worst
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.informative_fraction <= 1.0:
+            raise ValueError(f"informative_fraction must be in (0, 1], got {self.informative_fraction}")
+
+
 @register_distiller
 class KCenterCoreset(DatasetDistiller):
-    """Greedy farthest-point k-center per pseudo-class, on the same embeddings as prototypes."""
+    """Greedy farthest-point k-center per pseudo-class, on the same embeddings as feature_medoids."""
 
     name = "kcenter"
+    config_cls = KCenterConfig
 
     def distill(self, ctx: DistillContext) -> list[Distilled]:
-        cand = informative_subset(ctx.pool, ctx.cfg.informative_fraction)
+        opts: KCenterConfig = self.options(ctx.cfg)
+        cand = informative_subset(ctx.pool, opts.informative_fraction)
         emb, labels = ctx.pseudo_classes(cand)
         out: list[Distilled] = []
         groups = [torch.nonzero(labels == c).squeeze(1) for c in range(ctx.cfg.classes)]

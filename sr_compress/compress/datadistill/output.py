@@ -50,7 +50,10 @@ def write_relabel(out: Path, items: list[tuple[str, torch.Tensor]], teacher: nn.
 
 
 def write_output(out: Path, items: list[Distilled], cfg: DataDistillConfig, files: list[Path],
-                 wall_s: float, teacher: nn.Module | None = None) -> dict[str, Any]:
+                 wall_s: float, teacher: nn.Module | None = None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the images (+ teacher labels) and ``manifest.json``; ``extra`` is the distiller's own
+    record (e.g. which generator it used), stored under ``method_info``."""
     out.mkdir(parents=True, exist_ok=True)
     img_dir = out / IMAGES_DIR
     if img_dir.exists():
@@ -87,6 +90,7 @@ def write_output(out: Path, items: list[Distilled], cfg: DataDistillConfig, file
         "settings": to_dict(cfg),
         "relabel": None,
         "use_teacher_labels": False,
+        "method_info": extra or {},
     }
     if cfg.relabel_views > 0:
         if teacher is None:

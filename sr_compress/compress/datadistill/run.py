@@ -38,4 +38,4 @@ def run_data_distillation(cfg: DataDistillConfig, out: str | Path, device: str =
     ctx = DistillContext(cfg, pool, teacher, make_embed(cfg, teacher), dev)
     items = method.distill(ctx)
     wall = time.perf_counter() - t0
-    return write_output(out, items, cfg, files, wall, teacher)
+    return write_output(out, items, cfg, files, wall, teacher, extra=getattr(method, "info", None))

@@ -1,14 +1,16 @@
-"""D4M-style prototypes without a diffusion model.
+"""``feature_medoids``: a feature-medoid coreset (formerly called "prototypes").
 
-D4M (Su et al., CVPR 2024) clusters the latent codes of real images per class and decodes the
-cluster centres into images. We have no latent diffusion model offline, so the "decoder" is the
-identity on real patches: per pseudo-class, k-means with ``ipc`` clusters over embeddings of
-informative candidates (lowest bicubic PSNR), take the real patch nearest each centre, and
-optionally refine it a few gradient steps toward the centre in embedding space (bounded, so it
-stays a photograph).
+Per pseudo-class, k-means with ``ipc`` clusters over feature embeddings of the informative
+candidates (lowest bicubic PSNR); the real patch nearest each centre is kept, optionally refined a
+few bounded gradient steps toward the centre in embedding space (so it stays a photograph).
+This borrows D4M's "one sample per cluster centre" idea but has no generative latent space and
+decodes nothing; the D4M-style method is :mod:`.d4m`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +20,21 @@ from .clustering import allocate, kmeans
 from .pool import informative_subset
 
 
-def refine_toward(embed, x: torch.Tensor, centre: torch.Tensor, steps: int, lr: float,
+@dataclass
+class FeatureMedoidsConfig:
+    """The ``feature_medoids:`` section."""
+
+    informative_fraction: float = 0.5  # keep the fraction of candidates bicubic reconstructs worst
+    refine_steps: int = 0  # gradient steps pulling each chosen patch toward its cluster centre
+    refine_lr: float = 0.005
+    refine_max_change: float = 0.03  # L∞ bound of the refinement, keeps the patch a real photo
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.informative_fraction <= 1.0:
+            raise ValueError(f"informative_fraction must be in (0, 1], got {self.informative_fraction}")
+
+
+def refine_toward(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, centre: torch.Tensor, steps: int, lr: float,
                   max_change: float) -> torch.Tensor:
     """Sign-gradient steps on the pixels minimising ‖embed(x) − centre‖², within an L∞ ball."""
     x0 = x.detach()
@@ -33,12 +49,14 @@ def refine_toward(embed, x: torch.Tensor, centre: torch.Tensor, steps: int, lr: 
 
 
 @register_distiller
-class Prototypes(DatasetDistiller):
-    name = "prototypes"
+class FeatureMedoids(DatasetDistiller):
+    name = "feature_medoids"
+    config_cls = FeatureMedoidsConfig
 
     def distill(self, ctx: DistillContext) -> list[Distilled]:
         cfg = ctx.cfg
-        cand = informative_subset(ctx.pool, cfg.informative_fraction)
+        opts: FeatureMedoidsConfig = self.options(cfg)
+        cand = informative_subset(ctx.pool, opts.informative_fraction)
         emb, labels = ctx.pseudo_classes(cand)
         out: list[Distilled] = []
         groups = [torch.nonzero(labels == c).squeeze(1) for c in range(cfg.classes)]
@@ -56,9 +74,9 @@ class Prototypes(DatasetDistiller):
                         break
                 pi = int(cand[members[m]])
                 hr = ctx.pool.float([pi])
-                if cfg.prototypes.refine_steps > 0:
+                if opts.refine_steps > 0:
                     hr = refine_toward(ctx.embed, hr, F.normalize(centres[j : j + 1], dim=1),
-                                       cfg.prototypes.refine_steps, cfg.prototypes.refine_lr,
-                                       cfg.prototypes.refine_max_change)
+                                       opts.refine_steps, opts.refine_lr,
+                                       opts.refine_max_change)
                 out.append(Distilled(hr[0], c, ctx.origin(pi)))
         return out
