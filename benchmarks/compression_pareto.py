@@ -72,22 +72,24 @@ def main() -> None:
                  "--force"], log)
         finish(d, args.size, log)
         dirs.append(str(d))
-    for _label, d in pairs(args.export, "--export"):
+    for label, d in pairs(args.export, "--export"):
         finish(d, args.size, log)
-        dirs.append(str(d))
+        link = w / slug(label)  # the report labels points by folder name: give the export its label
+        if not link.exists():
+            link.symlink_to(d.resolve(), target_is_directory=True)
+        dirs.append(str(link))
     bic = w / "bicubic.json"
     if not bic.is_file():
         run([*CLI, "eval", "--model", "bicubic", "--data", SETS, "--scale", "4", "--json", str(bic)], log)
     run([*CLI, "report", *dirs, str(bic), "--out", str(w / "report")], log)
     png = RESULTS_DIR / "compression_pareto_rlfn.png"
     shutil.copy(w / "report/pareto.png", png)
-    labels = "; ".join(f"`{Path(d).name}` = {lab}" for lab, d in
-                       [("teacher", w / "teacher"), *[(lab, w / slug(lab)) for lab, _ in pairs(args.checkpoint, "")],
-                        *pairs(args.export, "")])
+    labels = "; ".join(f"`{slug(lab)}` = {lab}" for lab, _ in
+                       [("teacher", None), *pairs(args.checkpoint, ""), *pairs(args.export, "")])
     md = (f"{machine_line()}; wall {time.time() - t0:.0f} s. Command: `{command_line(Path(__file__).name)}`\n\n"
           f"Latency = `sr-compress bench` median, {args.size}x{args.size} LR, batch 1, 2 threads, one process per "
           "export directory on a shared machine (noisy: the `int8_speed_rlfn` section has fair ratios from one "
-          f"process). Directories: {labels}. INT8 artifacts use 7-bit weights on this AVX2 CPU (overflow fix)."
+          f"process). Points: {labels}; `X: pytorch fp32` is the FP32 PyTorch model export X was made from. INT8 artifacts use 7-bit weights on this AVX2 CPU (overflow fix)."
           f"\n\n{(w / 'report/pareto.md').read_text()}\n![pareto](results/{png.name})\n")
     write_results(args, md, {"dirs": dirs})
 
