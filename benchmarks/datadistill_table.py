@@ -269,6 +269,10 @@ def main() -> None:
         skipped=f"\n\nNot run (CPU budget): {', '.join(skipped)}." if skipped else "",
         machine=machine_line(), total=f"{budget.elapsed():.0f}",
         cmd="nice -n 15 " + command_line("datadistill_table.py"),
+        merged=("" if not a.merge else " — the runs themselves came from parallel invocations of the same settings "
+                "(e.g. `--check-only --seeds 0,1,2`; `--rows random_relabel,gsdd,d4m --budget-s 3300`; "
+                "`--rows pixel_dm,feature_medoids,kcenter`, stopped for the budget), each with its own `--work`, "
+                "merged by `--merge`"),
     )
     write_results(a, md, {"runs": runs, "stats": st, "bicubic": {k: v["psnr"] for k, v in bicubic.items()},
                           "settings": vars(a) | {"work": str(a.work), "source": str(a.source)},
