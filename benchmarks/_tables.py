@@ -14,9 +14,12 @@ What the method tables (distill_table, datafree_table, pdd_table, recovery_table
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # methods whose config has a seed of its own (null = follow train.seed); set explicitly anyway so
@@ -131,3 +134,18 @@ def seed_table(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], baseli
         cells += [r.get(k, "—") for k in extra]
         out.append(cells)
     return headers, out
+
+
+def open_cache(path: Path, want: Mapping[str, Any], overwrite: bool) -> None:
+    """A run cache at ``path``: created (or emptied on ``overwrite``) with ``settings.json`` = ``want``;
+    an existing one is reused only when it was made with the same settings (no silent mixing or deletion)."""
+    from _common import work_dir
+
+    marker = path / "settings.json"
+    want = json.loads(json.dumps(want, default=str))
+    if overwrite or not path.exists() or not any(path.iterdir()):
+        work_dir(path, overwrite)
+        marker.write_text(json.dumps(want, indent=1))
+    elif not marker.is_file() or json.loads(marker.read_text()) != want:
+        sys.exit(f"error: {path} holds runs made with other settings ({marker}); pass --overwrite to empty it, "
+                 "or another work folder")

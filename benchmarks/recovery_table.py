@@ -39,10 +39,9 @@ from _common import (
     md_table,
     shared,
     start,
-    work_dir,
     write_results,
 )
-from _tables import by_key, equal_wall_steps, mean_std, paired, seed_overrides, seed_table
+from _tables import by_key, equal_wall_steps, mean_std, open_cache, paired, seed_overrides, seed_table
 
 METHODS = ("scratch", "kd", "dukd", "datafree")
 STEPS_PER_ITER = {"dukd": 2}  # student optimiser steps per engine iteration (DUKD: step 1 + upcycling step)
@@ -56,16 +55,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def open_work(args: argparse.Namespace) -> Path:
-    work: Path = args.work
-    marker = work / "settings.json"
-    want = settings(args)
-    if args.overwrite or not work.exists() or not any(work.iterdir()):
-        work_dir(work, args.overwrite)
-        marker.write_text(json.dumps(want, indent=1))
-    elif not marker.is_file() or json.loads(marker.read_text()) != want:
-        sys.exit(f"error: {work} holds runs made with other settings ({marker}); pass --overwrite to empty it "
-                 "or another --work")
-    return work
+    open_cache(args.work, settings(args), args.overwrite)
+    return Path(args.work)
 
 
 def prune_once(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Any]]:
