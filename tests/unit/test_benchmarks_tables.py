@@ -182,3 +182,29 @@ def test_pdd_table_refuses_a_non_empty_work_folder(tmp_path: Path, monkeypatch: 
     with pytest.raises(SystemExit, match="--overwrite"):
         pdd_table.main()
     assert (tmp_path / "old_run").is_dir()
+
+
+def test_pdd_seed_replicates_pair_by_seed_and_size_the_wall_clock_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pdd_table --seeds 3 --equal-wall: runs per seed, synthetic-only at PDD's mean wall-clock
+    (iterations from the measured s/iteration), paired Δ with the 2-std verdict."""
+    import pdd_table
+
+    calls = []
+
+    def fake(out, teacher, real_dir, iters, seed, arch, extra, test, **kw):  # noqa: ANN001, ANN202
+        pdd = "w_inter" not in kw
+        calls.append((out.name, iters, seed, pdd))
+        psnr = 25.0 + 0.01 * seed + (0.2 if pdd else 0.0) + (0.001 * iters if not pdd else 0.0)
+        return None, (30.0 if pdd else 10.0), {"psnr": psnr}, {"psnr": psnr + 0.05}
+
+    monkeypatch.setattr(pdd_table, "adapt_and_evaluate", fake)
+    args = argparse.Namespace(seeds=3, seed=0, ft_iters=10, synthetic="resize", equal_wall=True)
+    seed0 = {"syn_s": 25.01, "pdd_s": 25.2, "syn_ema": 25.06, "pdd_ema": 25.25, "syn_train_s": 10.0,
+             "pdd_train_s": 30.0}
+    md, data = pdd_table.seed_replicates(args, Path("w"), Path("g"), Path("r"), [], "srvgg:c8b1", {}, 24.0, seed0)
+    assert data["wall_iters"] == 30  # PDD 3 s/it vs synthetic-only 1 s/it, 10 iterations
+    assert [c for c in calls if c[0].endswith("syn_wall")] == [("seed0_syn_wall", 30, 0, False),
+                                                              ("seed1_syn_wall", 30, 1, False),
+                                                              ("seed2_syn_wall", 30, 2, False)]
+    assert "PDD S − synthetic-only S +0.190 ± 0.000 (> 2 std: yes)" in md  # 0.19 on every seed
+    assert "PDD's wall-clock" in md
