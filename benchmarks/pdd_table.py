@@ -279,7 +279,7 @@ def probe_targets(args: argparse.Namespace) -> None:
         update_section("pdd_target_probe" if args.section == "pdd_table" else args.section, md, {"rows": data})
 
 
-SEED_ROWS = (("syn", {"w_inter": 0.0, "w_intra": 0.0}), ("pdd", {}))
+SEED_ROWS: tuple[tuple[str, dict[str, float]], ...] = (("syn", {"w_inter": 0.0, "w_intra": 0.0}), ("pdd", {}))
 
 
 def seed_replicates(
@@ -453,7 +453,8 @@ def main() -> None:
                "(the official EMA recipe tests and saves that one, BasicSR's params_ema; `pdd.output: ema`): "
                f"PDD vs generalist {both_ema - gen_psnr:+.2f} dB, vs synthetic-only {both_ema - syn_ema:+.2f} dB.")
 
-    seeds_md, seeds_data = "", {}
+    seeds_md = ""
+    seeds_data: dict = {}
     if args.seeds > 1:
         seeds_md, seeds_data = seed_replicates(args, work, gen_path, real_dir, test, arch, extra, gen_psnr, {
             "syn_s": syn_psnr, "pdd_s": both, "syn_ema": syn_ema, "pdd_ema": both_ema,

@@ -123,7 +123,7 @@ def train_eval(args: argparse.Namespace, work: Path, method: str, steps: int, se
     res = run_distillation(cfg, out, resume=resume, progress=False)
     c1 = time.process_time()
     psnr = evaluate_sets(res.student, args.sets)
-    row = {"method": method, "steps": steps, "iterations": cfg.train.iterations, "seed": seed,
+    row: dict[str, Any] = {"method": method, "steps": steps, "iterations": cfg.train.iterations, "seed": seed,
            "train_s": float(res.metrics["train_time_s"]), "wall_s": round(time.perf_counter() - w0, 1),
            "cpu_s": round(c1 - c0, 1), "eval_cpu_s": round(time.process_time() - c1, 1),
            "resumed": resume, **psnr}
