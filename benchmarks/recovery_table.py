@@ -244,6 +244,10 @@ def render(args: argparse.Namespace, prune_rec: dict[str, Any], base: dict[str, 
     check, check_data = discrimination(a, args.sets)
     ta = md_table(*seed_table(a, args.sets, LABEL["kd"], extra=extra))
     tb = md_table(*seed_table(b, args.sets, LABEL["kd"], extra=extra)) if b else "(not run)"
+    have = {(r["method"], r["seed"]) for r in wall_rows}
+    missing = [f"{m} seed {s}" for s in args.seed_list for m in args.methods if (m, s) not in have]
+    if missing:  # a budget (--budget-s) or an interrupted run: say which cells are absent
+        tb += "\n\nNot run (time budget): " + ", ".join(missing) + "; their rows average the seeds that ran."
     all_runs = steps_rows + [r for r in wall_rows if r["method"] != "kd"]
     cpu_min = sum(r["cpu_s"] + r["eval_cpu_s"] for r in all_runs) / 60 + prune_rec.get("cpu_s", 0) / 60
     md = "\n".join([
