@@ -292,7 +292,8 @@ def render(args: argparse.Namespace, prune_rec: dict[str, Any], base: dict[str, 
         "pruned network, nothing more.",
         "",
         f"Total: {total_s / 60:.1f} min wall for this invocation, {cpu_min:.1f} CPU-min for all runs of the table "
-        f"(training + evaluation + pruning). {machine_line()}. Command: `nice -n 15 {command_line('recovery_table.py')}`",
+        f"(training + evaluation + pruning). {machine_line()}. Command: `nice -n 15 {command_line('recovery_table.py')}`"
+        + (f" — {args.note}" if args.note else ""),
     ])
     data = {"settings": settings(args), "steps": args.steps, "seeds": args.seed_list, "prune": prune_rec,
             "baselines": base, "equal_steps": steps_rows, "equal_wall": wall_rows, "wall_ref_s": wall,
@@ -322,6 +323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="runs in parallel (processes of --threads each); s/step is then measured under that load")
     ap.add_argument("--overwrite", action="store_true", help="empty a --work folder made with other settings")
     ap.add_argument("--smoke", action="store_true", help="tiny budget, Set5 only, 1 seed, no RESULTS.md")
+    ap.add_argument("--note", default="", help="a sentence after the command (e.g. how the cached runs were made)")
     add_run_args(ap, "recovery_table", threads=1)
     args = ap.parse_args(argv)
     if args.smoke:
