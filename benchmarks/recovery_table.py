@@ -322,7 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs in parallel (processes of --threads each); s/step is then measured under that load")
     ap.add_argument("--overwrite", action="store_true", help="empty a --work folder made with other settings")
-    ap.add_argument("--smoke", action="store_true", help="tiny budget, Set5 only, 1 seed, no RESULTS.md")
+    ap.add_argument("--smoke", action="store_true", help="tiny budget, Set5 only, 2 seeds, no RESULTS.md")
     ap.add_argument("--note", default="", help="a sentence after the command (e.g. how the cached runs were made)")
     add_run_args(ap, "recovery_table", threads=1)
     args = ap.parse_args(argv)
