@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,6 @@ from _common import (
     REPO,
     add_run_args,
     benchmark_set,
-    command_line,
     evaluate,
     machine_line,
     md_table,
@@ -292,13 +292,27 @@ def render(args: argparse.Namespace, prune_rec: dict[str, Any], base: dict[str, 
         "pruned network, nothing more.",
         "",
         f"Total: {total_s / 60:.1f} min wall for this invocation, {cpu_min:.1f} CPU-min for all runs of the table "
-        f"(training + evaluation + pruning). {machine_line()}. Command: `nice -n 15 {command_line('recovery_table.py')}`"
+        f"(training + evaluation + pruning). {machine_line()}. Command: `nice -n 15 {_command()}`"
         + (f" — {args.note}" if args.note else ""),
     ])
     data = {"settings": settings(args), "steps": args.steps, "seeds": args.seed_list, "prune": prune_rec,
             "baselines": base, "equal_steps": steps_rows, "equal_wall": wall_rows, "wall_ref_s": wall,
             "wall_plan": plan, "discrimination": check_data, "cpu_min": round(cpu_min, 1)}
     return md, data
+
+
+def _command() -> str:
+    """This invocation's command without ``--note TEXT`` (the note follows it as prose)."""
+    argv, out = sys.argv[1:], []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--note":
+            skip = True
+        elif not a.startswith("--note="):
+            out.append(a)
+    return " ".join(["python", "benchmarks/recovery_table.py", *map(shlex.quote, out)])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
