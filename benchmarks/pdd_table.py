@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import work_dir
 from _results import machine_line, md_table, update_section
+from _tables import by_key, paired, seed_overrides
 
 from sr_compress.compress.engine import load_distill_config, run_distillation
 from sr_compress.compress.methods.pdd import color_correct
@@ -164,10 +166,11 @@ def adapt(out: Path, teacher: Path, real_lr: list[Path], iters: int, seed: int, 
     overrides: dict[str, object] = {
         "method": "pdd", "teacher": str(teacher), "student": arch, "scale": SCALE,
         "data.path": [str(T91)], "data.real_lr": [str(p) for p in real_lr],
-        "train.iterations": iters, "train.seed": seed, "train.checkpoint_every": iters,
-        # every RNG of the run follows the seed (φ's init, synthetic degradations, crops), and
-        # student.pth stays S: the EMA network G is read from the checkpoint (ema_model)
-        "pdd.seed": seed, "pdd.output": "student",
+        "train.iterations": iters, "train.checkpoint_every": iters,
+        # every RNG of the run follows the seed (train.seed: crops, data order; pdd.seed: φ's init
+        # and the synthetic degradations), and student.pth stays S: the EMA network G is read from
+        # the checkpoint (ema_model)
+        **seed_overrides(seed, "pdd"), "pdd.output": "student",
     }
     overrides.update(extra or {})
     overrides.update({f"pdd.{k}": v for k, v in pdd.items()})
@@ -276,22 +279,37 @@ def probe_targets(args: argparse.Namespace) -> None:
         update_section("pdd_target_probe" if args.section == "pdd_table" else args.section, md, {"rows": data})
 
 
+SEED_ROWS: tuple[tuple[str, dict[str, float]], ...] = (("syn", {"w_inter": 0.0, "w_intra": 0.0}), ("pdd", {}))
+
+
 def seed_replicates(
     args: argparse.Namespace, work: Path, gen_path: Path, real_dir: Path, test: list, arch: str,
     extra: dict[str, object], gen_psnr: float, seed0: dict[str, float],
 ) -> tuple[str, dict]:
-    """Re-run synthetic-only and PDD (both terms) with more seeds: is the gap larger than seed noise?"""
+    """Re-run synthetic-only and PDD (both terms) with more seeds (every RNG re-drawn): is the gap
+    larger than 2 std of the paired per-seed differences? ``--equal-wall`` adds synthetic-only at
+    PDD's mean wall-clock (s/iteration measured in these runs)."""
     per_seed = [{"seed": args.seed, **seed0}]
     for k in range(1, args.seeds):
         seed = args.seed + k
         res: dict[str, float] = {"seed": seed}
-        for key, kw in (("syn", {"w_inter": 0.0, "w_intra": 0.0}), ("pdd", {})):
-            _, _, m_s, m_ema = adapt_and_evaluate(work / f"seed{seed}_{key}", gen_path, real_dir, args.ft_iters, seed,
-                                                  arch, extra, test, synthetic=args.synthetic, **kw)
-            res[f"{key}_s"], res[f"{key}_ema"] = m_s["psnr"], m_ema["psnr"]
+        for key, kw in SEED_ROWS:
+            _, secs, m_s, m_ema = adapt_and_evaluate(work / f"seed{seed}_{key}", gen_path, real_dir, args.ft_iters,
+                                                     seed, arch, extra, test, synthetic=args.synthetic, **kw)
+            res[f"{key}_s"], res[f"{key}_ema"], res[f"{key}_train_s"] = m_s["psnr"], m_ema["psnr"], secs
         print(res, flush=True)
         per_seed.append(res)
     cols = ["syn_s", "pdd_s", "syn_ema", "pdd_ema"]
+    wall_iters = 0
+    if args.equal_wall:
+        syn_t = np.mean([r["syn_train_s"] for r in per_seed]) / args.ft_iters
+        wall_iters = max(1, int(np.mean([r["pdd_train_s"] for r in per_seed]) / syn_t))
+        for r in per_seed:
+            _, _, m_s, _ = adapt_and_evaluate(work / f"seed{r['seed']}_syn_wall", gen_path, real_dir, wall_iters,
+                                              int(r["seed"]), arch, extra, test, synthetic=args.synthetic,
+                                              **SEED_ROWS[0][1])
+            r["syn_wall_s"] = m_s["psnr"]
+        cols.append("syn_wall_s")
     arr = {c: np.array([r[c] for r in per_seed]) for c in cols}
     gap_s, gap_ema = arr["pdd_s"] - arr["syn_s"], arr["pdd_ema"] - arr["syn_ema"]
     gain_s, gain_ema = arr["pdd_s"] - gen_psnr, arr["pdd_ema"] - gen_psnr
@@ -299,17 +317,25 @@ def seed_replicates(
              f"{r['pdd_s'] - gen_psnr:+.3f}"] for r in per_seed]
     rows.append(["mean ± std", *(f"{arr[c].mean():.3f} ± {arr[c].std(ddof=1):.3f}" for c in cols),
                  f"{gap_s.mean():+.3f} ± {gap_s.std(ddof=1):.3f}", f"{gain_s.mean():+.3f} ± {gain_s.std(ddof=1):.3f}"])
+
+    def pair(a: str, b: str) -> str:
+        return paired(dict(enumerate(arr[a])), dict(enumerate(arr[b]))).text()
+
+    wall_txt = (f" At equal wall-clock (synthetic-only for {wall_iters} it, PDD's mean training time): PDD S − "
+                f"synthetic-only S {pair('pdd_s', 'syn_wall_s')}." if args.equal_wall else "")
     md = (
-        f"\n\n**Seeds.** Synthetic-only and PDD (both terms) re-run with {args.seeds} seeds (crop order, synthetic "
-        "kernels and initial noise differ; the generalist and the target are the same):\n\n"
-        + md_table(["seed", "synthetic-only S", "PDD S", "synthetic-only EMA G", "PDD EMA G", "PDD − synthetic (S)",
-                    "PDD − generalist (S)"], rows)
-        + f"\n\nOver seeds, PDD's S beats the generalist by {gain_s.mean():+.3f} dB (min {gain_s.min():+.3f}) and the "
-        f"synthetic-only S by {gap_s.mean():+.3f} dB (min {gap_s.min():+.3f}); EMA networks: PDD vs generalist "
-        f"{gain_ema.mean():+.3f} (min {gain_ema.min():+.3f}), vs synthetic-only EMA {gap_ema.mean():+.3f} "
-        f"(min {gap_ema.min():+.3f})."
+        f"\n\n**Seeds.** Synthetic-only and PDD (both terms) re-run with {args.seeds} seeds at equal iterations "
+        f"({args.ft_iters}); train.seed and pdd.seed re-draw every RNG (crop order, synthetic kernels, φ's init); "
+        "the generalist and the target are the same:\n\n"
+        + md_table(["seed", "synthetic-only S", "PDD S", "synthetic-only EMA G", "PDD EMA G"]
+                   + (["synthetic-only S, PDD's wall-clock"] if args.equal_wall else [])
+                   + ["PDD − synthetic (S)", "PDD − generalist (S)"], rows)
+        + f"\n\nPaired over seeds (mean ± std, > 2 std?): PDD S − synthetic-only S {pair('pdd_s', 'syn_s')}; "
+        f"PDD EMA − synthetic-only EMA {pair('pdd_ema', 'syn_ema')}; PDD S − generalist {gain_s.mean():+.3f} ± "
+        f"{gain_s.std(ddof=1):.3f}; PDD EMA − generalist {gain_ema.mean():+.3f} ± {gain_ema.std(ddof=1):.3f} "
+        f"(the generalist is one fixed network).{wall_txt}"
     )
-    return md, {"per_seed": per_seed}
+    return md, {"per_seed": per_seed, "wall_iters": wall_iters, "gap_ema": gap_ema.tolist()}
 
 
 def main() -> None:
@@ -333,6 +359,10 @@ def main() -> None:
                     help="degradation of PDD's synthetic branch (resize = the official recipe)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override for every adaptation run, e.g. pdd.w_inter=10 (repeatable)")
+    ap.add_argument("--force", "--overwrite", dest="force", action="store_true",
+                    help="empty a non-empty --work folder (otherwise it is refused)")
+    ap.add_argument("--equal-wall", action="store_true",
+                    help="with --seeds: add synthetic-only at PDD's wall-clock (s/iteration measured in the run)")
     ap.add_argument("--seeds", type=int, default=1,
                     help="re-run synthetic-only and PDD (both) with this many seeds in all (seed noise)")
     ap.add_argument("--noise", type=float, default=5.0, help="target domain: Gaussian noise σ (0-255 scale)")
@@ -344,12 +374,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     t_all = time.perf_counter()
-    work = args.work
-    if work.exists():
-        import shutil
-
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work = work_dir(args.work, args.force)  # a non-empty folder is refused without --force
 
     if args.probe:
         probe_targets(args)
@@ -395,12 +420,14 @@ def main() -> None:
         ("PDD (inter + intra)", {}),
     ]
     models: dict[str, torch.nn.Module] = {}
+    train_s: dict[str, float] = {}
     ema_rows: list[dict] = []
     for name, kw in variants:
         slug = name.split(" (")[0].replace(" ", "_").replace("-", "_")
         model, secs, m_s, m_ema = adapt_and_evaluate(work / slug, gen_path, real_dir, args.ft_iters, args.seed,
                                                      arch, extra, test, synthetic=args.synthetic, **kw)
         models[name] = model
+        train_s[name] = secs
         rows.append({"row": name, **m_s, "train_s": secs})
         print(rows[-1], flush=True)
         ema_rows.append({"row": f"{name} — EMA G", **m_ema, "train_s": 0.0})
@@ -409,10 +436,12 @@ def main() -> None:
     pdd_both = models["PDD (inter + intra)"]
     rows.append({"row": "PDD (inter + intra) + colour correction", **evaluate(pdd_both, test, cc=True), "train_s": 0.0})
     print(rows[-1], flush=True)
-    gen_psnr = rows[1]["psnr"]
-    syn_psnr = rows[2]["psnr"]
-    both = rows[-2]["psnr"]
-    syn_ema, both_ema = ema_rows[0]["psnr"], ema_rows[-1]["psnr"]
+    # by name, never by position (rows are appended above; a reordering must not swap them)
+    gen_psnr = by_key(rows, "generalist (blind, Real-ESRGAN-style)")["psnr"]
+    syn_psnr = by_key(rows, "synthetic-only fine-tune")["psnr"]
+    both = by_key(rows, "PDD (inter + intra)")["psnr"]
+    syn_ema = by_key(ema_rows, "synthetic-only fine-tune — EMA G")["psnr"]
+    both_ema = by_key(ema_rows, "PDD (inter + intra) — EMA G")["psnr"]
     rows += ema_rows
     table = md_table(
         [f"model ({arch} x4)", "target PSNR (Y)", "SSIM (Y)", "Δ vs generalist", "train s"],
@@ -424,10 +453,12 @@ def main() -> None:
                "(the official EMA recipe tests and saves that one, BasicSR's params_ema; `pdd.output: ema`): "
                f"PDD vs generalist {both_ema - gen_psnr:+.2f} dB, vs synthetic-only {both_ema - syn_ema:+.2f} dB.")
 
-    seeds_md, seeds_data = "", {}
+    seeds_md = ""
+    seeds_data: dict = {}
     if args.seeds > 1:
         seeds_md, seeds_data = seed_replicates(args, work, gen_path, real_dir, test, arch, extra, gen_psnr, {
-            "syn_s": syn_psnr, "pdd_s": both, "syn_ema": syn_ema, "pdd_ema": both_ema})
+            "syn_s": syn_psnr, "pdd_s": both, "syn_ema": syn_ema, "pdd_ema": both_ema,
+            "syn_train_s": train_s["synthetic-only fine-tune"], "pdd_train_s": train_s["PDD (inter + intra)"]})
 
     real_md = ""
     real_data: dict = {}
