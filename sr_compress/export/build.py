@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..backends import tool_versions
 from ..errors import ExportError, SRCompressError, UserInputError
 from ..models.registry import ModelDescriptor
 from ..runtime.manifest import ArtifactEntry, Manifest, sha256_file
@@ -266,7 +267,7 @@ def _build(desc: ModelDescriptor, tmp: Path, opts: ExportOptions, plan: list[tup
     manifest = Manifest(
         arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
         source=desc.source, source_sha256=_source_hash(desc), hyperparams=dict(desc.hyperparams),
-        params=desc.params, tile_hint=desc.tile_hint, provenance=dict(opts.provenance),
+        params=desc.params, tile_hint=desc.tile_hint, provenance=dict(opts.provenance), tools=tool_versions(),
     )
     steps = int(any(b.needs_onnx for b, _ in plan)) + sum(len(p) for _, p in plan)
     bar = tqdm(total=steps, desc="export", unit="artifact", leave=False)

@@ -14,10 +14,11 @@ from sr_compress.backends import (
     declared,
     eval_suffixes,
     export_backends,
+    read_manifest,
     serve_preference,
 )
 from sr_compress.errors import ExportError, MissingDependency, UserInputError
-from sr_compress.runtime.manifest import ArtifactEntry, Manifest, read_manifest
+from sr_compress.runtime.manifest import ArtifactEntry, Manifest
 
 
 def _options(cmd: click.Command) -> dict[str, click.Parameter]:

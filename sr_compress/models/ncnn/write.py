@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import torch
 
 from .graph import NcnnGraphModule, load_ncnn_graph
-from .layers import NcnnLayer, _ConvBase, _DeconvBase
+from .layers import ConvBase, DeconvBase, NcnnLayer
 from .ops import PReLU
 from .param import MAGIC, LayerSpec, NcnnGraph, ParamValue, read_param
 from .resize import Padding
@@ -64,7 +64,7 @@ def _raw(f: BinaryIO, values: torch.Tensor) -> None:
     f.write(values.detach().to("cpu", torch.float32).contiguous().numpy().reshape(-1).astype("<f4").tobytes())
 
 
-def _deconv_weight(layer: _DeconvBase) -> torch.Tensor:
+def _deconv_weight(layer: DeconvBase) -> torch.Tensor:
     """torch [in][out_g][kh][kw] -> ncnn [group][out_g][in_g][kh][kw] (the reader's transform, inverted)."""
     w = layer.deconv.weight
     in_total, out_g, kh, kw = w.shape
@@ -74,12 +74,12 @@ def _deconv_weight(layer: _DeconvBase) -> torch.Tensor:
 
 def write_layer_weights(f: BinaryIO, layer: NcnnLayer, params: dict[int, ParamValue], fp16: bool) -> None:
     """Append ``layer``'s blobs to ``f``; adjusts ``params`` where the written form differs (int8 off)."""
-    if isinstance(layer, _ConvBase):
+    if isinstance(layer, ConvBase):
         _tagged(f, layer.conv.weight, fp16)
         if layer.conv.bias is not None:
             _raw(f, layer.conv.bias)
         params.pop(8, None)  # the weights are float now: no int8 scales follow them
-    elif isinstance(layer, _DeconvBase):
+    elif isinstance(layer, DeconvBase):
         _tagged(f, _deconv_weight(layer), fp16)
         if layer.bias is not None:
             _raw(f, layer.bias)
