@@ -201,6 +201,10 @@ def export_model(desc: ModelDescriptor, out: str | Path, opts: ExportOptions) ->
     """Write the artifacts selected by ``opts`` and ``manifest.json`` to ``out`` atomically."""
     out = Path(out)
     plan = plan_export(opts)
+    from ..backends.adapt import check_export
+
+    for backend, _precs in plan:
+        check_export(backend, desc.size_requirements, opts.tile, desc.arch)  # before anything is written
     if any(b.needs_onnx for b, _ in plan) and not desc.onnx_exportable:
         raise ExportError(f"architecture {desc.arch} is marked as not ONNX-exportable in the registry")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.force:
