@@ -31,10 +31,10 @@ def _weighted(graph: NcnnGraphModule) -> list[NcnnLayer]:
     return [m for m in graph.layers if isinstance(m, NcnnLayer) and any(True for _ in m.parameters())]
 
 
-def _tensors(layer: NcnnLayer) -> dict[str, nn.Parameter]:
+def _tensors(layer: NcnnLayer) -> dict[str, torch.Tensor]:
     """The layer's weights under the native architecture's suffixes (``weight``, ``bias``)."""
     if isinstance(layer, Convolution):
-        out = {"weight": layer.conv.weight}
+        out: dict[str, torch.Tensor] = {"weight": layer.conv.weight}
         if layer.conv.bias is not None:
             out["bias"] = layer.conv.bias
         return out
