@@ -126,3 +126,14 @@ def test_pnnx_out_of_memory_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
     with pytest.raises(UserInputError, match="SR_COMPRESS_PNNX_MAX_GB"):
         pnnx_memory_limit()
+
+
+def test_weights_that_no_longer_fit_the_param_line_are_refused(tmp_path: Path) -> None:
+    from sr_compress.models.ncnn.write import UnwritableGraph
+
+    src = weighted_graph().write(tmp_path, "src")
+    graph, module = read_param(src), load_ncnn_graph(src)
+    conv = module.layers[1].conv
+    conv.weight = torch.nn.Parameter(torch.zeros(2, 4, 3, 3))  # e.g. pruned after import
+    with pytest.raises(UnwritableGraph, match="now has 72 weights, its .param line says 144"):
+        write_ncnn(graph.layers, module, tmp_path / "o.param", False, graph.blob_count)

@@ -74,6 +74,11 @@ def _deconv_weight(layer: DeconvBase) -> torch.Tensor:
 
 def write_layer_weights(f: BinaryIO, layer: NcnnLayer, params: dict[int, ParamValue], fp16: bool) -> None:
     """Append ``layer``'s blobs to ``f``; adjusts ``params`` where the written form differs (int8 off)."""
+    if isinstance(layer, (ConvBase, DeconvBase)):
+        w = layer.conv.weight if isinstance(layer, ConvBase) else layer.deconv.weight
+        if w.numel() != params.get(6):  # weight_data_size: the .param must describe the weights written
+            raise UnwritableGraph(f"ncnn layer {layer.ncnn_name} ({layer.ncnn_type}) now has {w.numel()} weights, "
+                                  f"its .param line says {params.get(6)}")
     if isinstance(layer, ConvBase):
         _tagged(f, layer.conv.weight, fp16)
         if layer.conv.bias is not None:
