@@ -16,6 +16,7 @@ its largest child (pnnx, when it ran). Writes the ``export_ncnn`` section of ben
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -67,7 +68,12 @@ def run_one(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
         export_s = time.perf_counter() - t0
     # measured before validate/bench start their own processes: the export's own peak, and pnnx's
     memory = {"process_peak_mb": peak_mb(resource.RUSAGE_SELF), "child_peak_mb": peak_mb(resource.RUSAGE_CHILDREN)}
-    val = validate_export(out, [shared("benchmarks", "Set5")], threads=args.threads, write=False, progress=False)
+    cached = out / "validate_set5.json"  # --reuse also reuses the validation of that export
+    if args.reuse and export_s is None and cached.is_file():
+        val = json.loads(cached.read_text())
+    else:
+        val = validate_export(out, [shared("benchmarks", "Set5")], threads=args.threads, write=False, progress=False)
+        cached.write_text(json.dumps(val, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
     bench = bench_export(out, [parse_size(args.size)], [1], args.runs, args.warmup, args.threads, compile=False,
                          progress=False)
     converters = sorted({a.get("settings", {}).get("converter", "") for a in _manifest_artifacts(out)} - {""})
@@ -76,8 +82,6 @@ def run_one(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _manifest_artifacts(out: Path) -> list[dict[str, Any]]:
-    import json
-
     arts = json.loads((out / "manifest.json").read_text())["artifacts"]
     return [a for a in arts if a["backend"] == "ncnn"]
 
@@ -122,6 +126,40 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             + "\n\n" + _notes(results))
 
 
+def checks_only(name: str, spec: str) -> dict[str, Any]:
+    """What an earlier export in the work dir recorded, without loading a model or running Set5
+    (for a machine too loaded to run the full acceptance): each ncnn artifact's ``export_check``
+    (max abs vs PyTorch at three sizes) and whether its ``.bin`` equals the source model's."""
+    from sr_compress.hashing import sha256_file
+
+    out = WORK / name
+    m = json.loads((out / "manifest.json").read_text())
+    src = Path(m["source"]).with_suffix(".bin") if str(m.get("source", "")).endswith(".param") else None
+    src_sha = sha256_file(src) if src is not None and src.is_file() else None
+    rows = []
+    for a in _manifest_artifacts(out):
+        check = a["settings"].get("export_check", {})
+        binary = out / a["files"][1]
+        rows.append({"artifact": a["name"], "converter": a["settings"].get("converter"),
+                     "max_abs_vs_torch": check.get("max_abs_vs_torch"), "shapes": check.get("shapes"),
+                     "bin_mb": binary.stat().st_size / 2**20,
+                     "bin_equals_source": None if src_sha is None else sha256_file(binary) == src_sha})
+    return {"name": name, "spec": spec, "arch": m["arch"], "params": m["params"], "checks": rows}
+
+
+def render_checks(results: list[dict[str, Any]]) -> str:
+    rows = [[r["name"], c["artifact"], f"`{c['converter']}`", f"{c['max_abs_vs_torch']:.2e}",
+             " ".join("x".join(map(str, s[2:])) for s in c["shapes"] or []), f"{c['bin_mb']:.1f}",
+             {None: "-", True: "yes", False: "no"}[c["bin_equals_source"]]]
+            for r in results for c in r["checks"]]
+    return (f"ncnn export (`benchmarks/export_ncnn.py --checks-only`): what the export recorded for each ncnn artifact "
+            f"(the ncnn runtime vs PyTorch at three LR sizes, `settings.export_check`) and whether the written "
+            f"`.bin` is byte-identical to the source model's. Set5 drop and bench were NOT run (see the notes in "
+            f"docs/export.md). Machine: {machine_line()}.\n\nCommand: `{command_line('export_ncnn.py')}`\n\n"
+            + md_table(["model", "artifact", "converter", "max abs vs PyTorch", "LR sizes", ".bin MB",
+                        ".bin = source .bin"], rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=SPEC",
@@ -130,13 +168,20 @@ def main() -> None:
     ap.add_argument("--size", default="128x128")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--reuse", action="store_true", help="reuse the exports an earlier run left in the work dir")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the exports (and their Set5 validation) an earlier run left in the work dir")
+    ap.add_argument("--checks-only", action="store_true",
+                    help="only report what the exports already in the work dir recorded (no model load, no Set5)")
     add_run_args(ap, "export_ncnn")
     args = ap.parse_args()
     budget = start(args)
     models = dict(m.split("=", 1) for m in args.model) if args.model else MODELS
     if args.model and args.section == "export_ncnn":
-        args.section = "export_ncnn_" + "_".join(models)
+        args.section = "export_ncnn_" + "_".join(models) + ("_checks" if args.checks_only else "")
+    if args.checks_only:
+        checked = [checks_only(name, spec) for name, spec in models.items()]
+        write_results(args, render_checks(checked), checked)
+        return
     results: list[dict[str, Any]] = []
     for name, spec in models.items():
         if budget.spent():
