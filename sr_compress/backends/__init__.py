@@ -17,10 +17,12 @@ from typing import Any, overload
 
 from ..errors import UserInputError
 from ..registry import Registry
+from ..runtime import manifest as _manifest
 from .base import Backend, ExportContext
 
 __all__ = ["BACKENDS", "Backend", "ExportContext", "LazyNames", "backend_for_suffix", "backend_tools", "declare",
-           "declared", "export_backends", "runner_choices", "serve_preference", "eval_suffixes"]
+           "declared", "export_backends", "find_manifest_for", "read_manifest", "runner_choices", "serve_preference",
+           "eval_suffixes", "tool_versions"]
 
 BACKENDS: Registry[Backend] = Registry("backend", builtins="sr_compress.backends.builtin")
 # every declared backend, available or not: its CLI flags and suffixes stay known when its
@@ -64,6 +66,22 @@ def backend_for_suffix(path: str | Path) -> str | None:
 
 def backend_tools() -> list[str]:
     return [t for b in declared() for t in b.tools]
+
+
+def tool_versions() -> dict[str, str]:
+    """What a manifest records: versions of the base tools and of every declared backend's ``tools``."""
+    return _manifest.tool_versions([*_manifest.BASE_TOOLS, *backend_tools()])
+
+
+def read_manifest(directory_or_file: str | Path) -> _manifest.Manifest:
+    """:func:`sr_compress.runtime.manifest.read_manifest`, every artifact checked against the registry
+    (a declared backend whose dependency is absent counts: using it then names the install)."""
+    return _manifest.read_manifest(directory_or_file, known_backends=BACKENDS.names())
+
+
+def find_manifest_for(artifact: str | Path) -> tuple[_manifest.Manifest, _manifest.ArtifactEntry] | None:
+    """:func:`sr_compress.runtime.manifest.find_manifest_for` with the registry's backend names."""
+    return _manifest.find_manifest_for(artifact, known_backends=BACKENDS.names())
 
 
 class LazyNames(Sequence[str]):

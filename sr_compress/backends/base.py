@@ -78,8 +78,9 @@ class Backend:
     tools: ClassVar[tuple[str, ...]] = ()
     # the export starts from the shared ONNX graph (so the architecture must be ONNX-exportable)
     needs_onnx: ClassVar[bool] = False
-    # size requirements its artifacts honour: "minimum", "multiple_of"; "dynamic" = any H/W per call
-    honours: ClassVar[tuple[str, ...]] = ("minimum", "multiple_of", "dynamic")
+    # size requirements its artifacts honour: "minimum", "multiple_of", "square"; "dynamic" = any H/W per
+    # call. What a model needs and its backend does not honour is padded for or refused (backends/adapt.py)
+    honours: ClassVar[tuple[str, ...]] = ("minimum", "multiple_of", "square", "dynamic")
     default_device: ClassVar[str] = "cpu"
     # position in sr-serve's choice among the artifacts of an export dir (lower first); None = never auto
     serve_rank: ClassVar[int | None] = None

@@ -7,6 +7,13 @@ deprecated upstream), it keeps dynamic height/width when given a second input sh
 into shape expressions), and it fuses conv + activation itself. Every export is then run by the
 ncnn runtime at a third input size and compared with PyTorch, so an architecture whose trace bakes
 its shape in fails with an :class:`~sr_compress.errors.ExportError` instead of a wrong artifact.
+pnnx runs under an address-space cap (:func:`pnnx_memory_limit`), so a graph too large for it is
+an ExportError, not the OOM killer.
+
+A model imported from an ncnn ``.param`` (``sr_compress/models/ncnn``, interpreted or converted to
+its native architecture) skips pnnx: its own graph is written back with the current weights
+(``models/ncnn/write.py``), fp32 or fp16 storage, and verified the same way. That is the route for
+Real-ESRGAN x4plus, whose 23 dense blocks take pnnx's ncnn passes past 10 GB.
 
 The runner is the CPU ``ncnn`` runtime with ``net.opt.num_threads`` = the requested threads and
 fp32 arithmetic (fp16 storage/arithmetic off: like OpenVINO's f32 hint, the artifact's own
@@ -15,6 +22,7 @@ precision decides the fidelity, not the CPU's defaults).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import warnings
@@ -23,6 +31,7 @@ from typing import Any
 
 import click
 import numpy as np
+import torch
 
 from ..errors import ExportError, UserInputError
 from ..models.registry import SizeRequirements
@@ -86,8 +95,42 @@ class NcnnRunner(Runner):
         return np.stack(outs)
 
 
-def _pnnx_convert(pt: Path, param: Path, shapes: list[tuple[int, ...]], fp16: bool, work: Path) -> str:
-    """Run the pnnx binary on the traced module; returns its log. Raises ExportError on failure."""
+def _check_inputs(desc: Any, limit: int) -> list[Any]:
+    """Three LR inputs: the traced one (side <= ``limit``), pnnx's second shape (H and W both differ:
+    pnnx learns from the pair which sizes are symbolic) and a third size neither trace saw."""
+    from ..export.onnx import example_inputs
+    from ..runtime.tiling import round_tile
+
+    req = desc.size_requirements
+    side = round_tile(limit, req)
+    m = req.multiple_of
+    example, other = example_inputs(desc.in_channels, side, side + max(m, 8 // m * m if m <= 8 else m))
+    other = other[:1, :, :, : side - m] if side - m >= max(req.minimum, m) else other[:1]
+    return [example, other, other[:, :, : other.shape[2] - m, :]]
+
+
+def pnnx_memory_limit() -> int:
+    """Bytes of address space the pnnx process may use: ``$SR_COMPRESS_PNNX_MAX_GB`` or half the RAM.
+
+    pnnx's graph passes grow superlinearly on large dense graphs (the 23-block RRDBNet passed 10 GB);
+    the cap makes that a clear ExportError instead of the kernel's OOM killer taking other processes.
+    """
+    env = os.environ.get("SR_COMPRESS_PNNX_MAX_GB")
+    if env:
+        try:
+            return int(float(env) * (1 << 30))
+        except ValueError:
+            raise UserInputError(f"SR_COMPRESS_PNNX_MAX_GB={env!r} is not a number of GB") from None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 16 << 30
+    return max(4 << 30, total // 2)
+
+
+def _pnnx_convert(pt: Path, param: Path, shapes: list[tuple[int, ...]], fp16: bool, work: Path,
+                  arch: str = "model") -> str:
+    """Run the pnnx binary on the traced module under a memory cap; returns its log (ExportError on failure)."""
     import pnnx
 
     def shape(s: tuple[int, ...]) -> str:
@@ -97,11 +140,21 @@ def _pnnx_convert(pt: Path, param: Path, shapes: list[tuple[int, ...]], fp16: bo
            "device=cpu", f"fp16={int(fp16)}", f"ncnnparam={param}", f"ncnnbin={param.with_suffix('.bin')}",
            f"pnnxparam={work / 'm.pnnx.param'}", f"pnnxbin={work / 'm.pnnx.bin'}", f"pnnxpy={work / 'm_pnnx.py'}",
            f"pnnxonnx={work / 'm.pnnx.onnx'}", f"ncnnpy={work / 'm_ncnn.py'}"]
+    import resource
+
+    limit = pnnx_memory_limit()
+
+    def cap() -> None:  # runs in the child before exec
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, timeout=900)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, timeout=900, preexec_fn=cap)
     except subprocess.TimeoutExpired:
         raise ExportError("pnnx did not finish within 900 s") from None
     log = (proc.stdout or "") + (proc.stderr or "")
+    if proc.returncode in (-6, -9) and ("bad_alloc" in log or "allocate memory" in log or proc.returncode == -9):
+        raise ExportError(f"{arch}: pnnx ran out of memory (limit {limit / (1 << 30):.1f} GB); raise "
+                          "SR_COMPRESS_PNNX_MAX_GB if the machine has more, or export with --onnx/--openvino")
     if proc.returncode != 0 or not param.is_file() or not param.with_suffix(".bin").is_file():
         lines = [ln for ln in log.splitlines() if ln.strip() and "Warning" not in ln]
         raise ExportError(f"pnnx could not convert the model (exit {proc.returncode}): "
@@ -151,22 +204,48 @@ class NcnnBackend(Backend):
         return (precs if values["ncnn"] else []), {}
 
     def export(self, ctx: ExportContext, precisions: list[str]) -> list[ArtifactEntry]:
-        import pnnx
-        import torch
+        from ..models.ncnn.write import source_graph
 
-        from ..export.onnx import example_inputs
-        from ..runtime.tiling import round_tile
+        (ctx.tmp / "ncnn").mkdir(exist_ok=True)
+        source = source_graph(ctx.desc)
+        if source is not None:
+            return self._rewrite(ctx, precisions, *source)
+        return self._via_pnnx(ctx, precisions)
+
+    def _rewrite(self, ctx: ExportContext, precisions: list[str], graph: Any, module: Any) -> list[ArtifactEntry]:
+        """A model imported from ncnn: write its own graph back with the current weights (no pnnx).
+
+        pnnx needs more than 10 GB for the 23-block Real-ESRGAN x4plus (see docs/export.md), and the
+        imported graph already is the ncnn graph; re-serialising it keeps it layer for layer.
+        """
+        from ..models.ncnn.write import UnwritableGraph, write_ncnn
 
         desc = ctx.desc
         model = desc.model.eval().to("cpu", torch.float32)
-        side = round_tile(min(ctx.opts.tile or 64, 64), desc.size_requirements)
-        m = desc.size_requirements.multiple_of
-        example, other = example_inputs(desc.in_channels, side, side + max(m, 8 // m * m if m <= 8 else m))
-        # pnnx's second shape must differ in H and W to learn which sizes are symbolic
-        other = other[:1, :, :, : side - m] if side - m >= max(desc.size_requirements.minimum, m) else other[:1]
-        checks = [example, other, other[:, :, : other.shape[2] - m, :]]
+        checks = _check_inputs(desc, 16)  # no trace: the sizes only have to differ
+        rename = {module.input_name: INPUT, module.output_name: OUTPUT}
+        out = []
+        for prec in precisions:
+            rel = f"ncnn/model.{prec}.param"
+            try:
+                write_ncnn(graph.layers, module, ctx.tmp / rel, prec == "fp16", graph.blob_count, rename)
+            except UnwritableGraph as err:
+                raise ExportError(f"{desc.arch}: cannot write the imported ncnn graph back ({err})") from None
+            check = self._verify(ctx.tmp / rel, model, checks, prec, desc.arch, "")
+            s = {"converter": "rewrite-imported", "source_param": Path(graph.source).name,
+                 "source_sha256": desc.source_sha256, "fp16_storage": prec == "fp16", "input": INPUT,
+                 "output": OUTPUT, "dynamic_axes": ["height", "width"], "export_check": check}
+            out.append(ctx.entry(f"ncnn-{prec}", rel, self.name, prec, s, None, [rel[:-6] + ".bin"]))
+            ctx.step(f"ncnn-{prec}")
+        return out
+
+    def _via_pnnx(self, ctx: ExportContext, precisions: list[str]) -> list[ArtifactEntry]:
+        import pnnx
+
+        desc = ctx.desc
+        model = desc.model.eval().to("cpu", torch.float32)
+        example, other, third = _check_inputs(desc, min(ctx.opts.tile or 64, 64))
         work = ctx.tmp / ".pnnx"
-        (ctx.tmp / "ncnn").mkdir(exist_ok=True)
         work.mkdir()
         try:
             pt = work / "model.pt"
@@ -180,8 +259,9 @@ class NcnnBackend(Backend):
             for prec in precisions:
                 rel = f"ncnn/model.{prec}.param"
                 log = _pnnx_convert(pt, ctx.tmp / rel, [tuple(example.shape), tuple(other.shape)], prec == "fp16",
-                                    work)
-                check = self._verify(ctx.tmp / rel, model, checks, prec, desc.arch, _unsupported(ctx.tmp / rel, log))
+                                    work, desc.arch)
+                check = self._verify(ctx.tmp / rel, model, [example, other, third], prec, desc.arch,
+                                     _unsupported(ctx.tmp / rel, log))
                 s = {"converter": "pnnx", "pnnx": str(getattr(pnnx, "__version__", "?")), "fp16_storage": prec == "fp16",
                      "input": INPUT, "output": OUTPUT, "dynamic_axes": ["height", "width"],
                      "trace_shapes": [list(example.shape), list(other.shape)], "export_check": check}

@@ -90,7 +90,7 @@ class TensorRTBackend(Backend):
     tools = ("tensorrt",)
     needs_onnx = True
     # the engine's optimization profile bounds batch and H/W (see export/tensorrt.py)
-    honours = ("minimum", "multiple_of")
+    honours = ("minimum", "multiple_of", "square")
     default_device = "cuda"
     serve_rank = 2
 

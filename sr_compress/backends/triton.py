@@ -20,7 +20,7 @@ class TritonBackend(Backend):
     description = "NVIDIA Triton model repository (ONNX or TensorRT plan) + HTTP client runner"
     suffixes = ()  # runs URLs, not files
     precisions = ("fp32", "fp16", "int8")
-    honours = ("minimum", "multiple_of")  # tiles of the recorded size are sent
+    honours = ("minimum", "multiple_of", "square")  # tiles of the recorded size are sent
     runs_artifacts = False
 
     def cli_options(self) -> list[ClickDecorator]:

@@ -18,8 +18,8 @@ def select_artifacts(directory: Path, artifacts: tuple[str, ...], backends: tupl
     """--artifact names plus every artifact of the --backend backends (None = all)."""
     if not backends:
         return list(artifacts) or None
+    from ..backends import read_manifest
     from ..errors import UserInputError
-    from ..runtime.manifest import read_manifest
 
     manifest = read_manifest(directory)
     names = [*artifacts, *(a.name for a in manifest.artifacts if a.backend in backends)]

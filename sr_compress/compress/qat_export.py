@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, UserInputError
-from ..export.manifest import ArtifactEntry, Manifest, sha256_file
+from ..export.manifest import ArtifactEntry, Manifest, sha256_file, tool_versions
 from ..models.registry import ModelDescriptor
 from .qat import output_psnr, quantizers
 
@@ -131,7 +131,7 @@ def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provena
         (tmp / "openvino").mkdir()
         manifest = Manifest(arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
                             source=desc.source, source_sha256=desc.source_sha256, hyperparams=dict(desc.hyperparams),
-                            params=desc.params, tile_hint=desc.tile_hint)
+                            params=desc.params, tile_hint=desc.tile_hint, tools=tool_versions())
         arts = [("openvino-int8", "openvino/model.int8.xml", "openvino", ["openvino/model.int8.bin"]),
                 ("onnx-int8", "model.qdq.onnx", "onnxruntime", [])]
         for name, rel, backend, extra in arts:

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backends import read_manifest
 from ..errors import UserInputError
 from ..runtime.base import Runner
-from ..runtime.manifest import read_manifest
 
 
 @dataclass

@@ -210,8 +210,8 @@ def write_worst_compare(directory: str | Path, data: Sequence[str | Path], resul
     The worst image's entry in ``validation.md``/``.json`` then links to its section of the page, so
     the largest deviation can be looked at, not only read as a number. None if no artifact ran.
     """
+    from ..backends import read_manifest
     from ..data.datasets import dataset_name
-    from ..runtime.manifest import read_manifest
     from .validate import json_default, render_markdown
 
     worst = result.get("worst_image")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..backends import tool_versions
 from ..errors import ExportError, SRCompressError, UserInputError
 from ..models.registry import ModelDescriptor
 from ..runtime.manifest import ArtifactEntry, Manifest, sha256_file
@@ -200,6 +201,10 @@ def export_model(desc: ModelDescriptor, out: str | Path, opts: ExportOptions) ->
     """Write the artifacts selected by ``opts`` and ``manifest.json`` to ``out`` atomically."""
     out = Path(out)
     plan = plan_export(opts)
+    from ..backends.adapt import check_export
+
+    for backend, _precs in plan:
+        check_export(backend, desc.size_requirements, opts.tile, desc.arch)  # before anything is written
     if any(b.needs_onnx for b, _ in plan) and not desc.onnx_exportable:
         raise ExportError(f"architecture {desc.arch} is marked as not ONNX-exportable in the registry")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.force:
@@ -266,7 +271,7 @@ def _build(desc: ModelDescriptor, tmp: Path, opts: ExportOptions, plan: list[tup
     manifest = Manifest(
         arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
         source=desc.source, source_sha256=_source_hash(desc), hyperparams=dict(desc.hyperparams),
-        params=desc.params, tile_hint=desc.tile_hint, provenance=dict(opts.provenance),
+        params=desc.params, tile_hint=desc.tile_hint, provenance=dict(opts.provenance), tools=tool_versions(),
     )
     steps = int(any(b.needs_onnx for b, _ in plan)) + sum(len(p) for _, p in plan)
     bar = tqdm(total=steps, desc="export", unit="artifact", leave=False)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends import find_manifest_for, read_manifest
 from ..errors import ExportError, UserInputError
-from ..runtime.manifest import MANIFEST_NAME, Manifest, find_manifest_for, read_manifest
+from ..runtime.manifest import MANIFEST_NAME, Manifest
 
 PLATFORMS = {"onnx": "onnxruntime_onnx", "plan": "tensorrt_plan"}
 MODEL_FILES = {"onnx": "model.onnx", "plan": "model.plan"}

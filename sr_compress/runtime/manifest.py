@@ -5,14 +5,18 @@ size requirements, every artifact (relative path, backend, precision, opset, sha
 settings used) and the versions of the tools that produced them, plus free-form ``provenance``
 (how the model was made: e.g. ``{"qat": {...}}`` from ``quantize --qat``).
 
-It sits below ``runtime/`` and ``export/`` alike (runners read it, export writes it); the names of
-valid backends come from the backend registry (``sr_compress/backends``).
+It sits below ``runtime/`` and ``export/`` alike (runners read it, export writes it) and knows no
+backend: what depends on the backend registry is passed in by the layers above it — the names a
+manifest may use (``read_manifest(..., known_backends=...)``) and the tools whose versions it
+records (``Manifest(tools=...)``). ``sr_compress.backends.read_manifest`` / ``tool_versions`` supply
+the registry's; callers above ``runtime/`` use those.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -29,12 +33,12 @@ FORMAT_VERSION = 1
 BASE_TOOLS = ("sr-compress", "torch", "onnx")
 
 
-def tool_versions(packages: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
-    """Installed versions of ``packages`` (default: the base tools plus every backend's ``tools``)."""
-    if packages is None:
-        from ..backends import backend_tools
+def tool_versions(packages: Collection[str] = BASE_TOOLS) -> dict[str, str]:
+    """Installed versions of ``packages`` (and Python); those not installed are left out.
 
-        packages = [*BASE_TOOLS, *backend_tools()]
+    The default is the base tools only; ``sr_compress.backends.tool_versions()`` adds every
+    backend's ``tools``.
+    """
     out = {"python": platform.python_version()}
     for pkg in dict.fromkeys(packages):
         try:
@@ -123,8 +127,12 @@ class Manifest:
         return problems
 
 
-def read_manifest(directory_or_file: str | Path) -> Manifest:
-    """Read ``DIR/manifest.json`` (or the given file) with a clear error when absent or malformed."""
+def read_manifest(directory_or_file: str | Path, known_backends: Collection[str] | None = None) -> Manifest:
+    """Read ``DIR/manifest.json`` (or the given file) with a clear error when absent or malformed.
+
+    With ``known_backends`` every artifact must name one of them (``sr_compress.backends.read_manifest``
+    passes the registry's names); without, the backend names are not checked here.
+    """
     p = Path(directory_or_file)
     if p.is_dir():
         p = p / MANIFEST_NAME
@@ -138,27 +146,27 @@ def read_manifest(directory_or_file: str | Path) -> Manifest:
     except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as err:
         raise UserInputError(f"{p}: malformed manifest ({err}); re-run 'sr-compress export'") from None
     m.root = p.parent
-    check_backends(m, p)
+    if known_backends is not None:
+        check_backends(m, known_backends, p)
     return m
 
 
-def check_backends(manifest: Manifest, where: str | Path = "manifest") -> None:
-    """Every artifact names a registered backend (a backend whose dependency is absent counts)."""
-    from ..backends import BACKENDS
-
+def check_backends(manifest: Manifest, known: Collection[str], where: str | Path = "manifest") -> None:
+    """Every artifact names one of the ``known`` backends."""
     for a in manifest.artifacts:
-        if a.backend not in BACKENDS:
+        if a.backend not in known:
             raise UserInputError(f"{where}: artifact {a.name!r} has unknown backend {a.backend!r} "
-                                 f"(known: {', '.join(BACKENDS.names())}); re-run 'sr-compress export'")
+                                 f"(known: {', '.join(known)}); re-run 'sr-compress export'")
 
 
-def find_manifest_for(artifact: str | Path) -> tuple[Manifest, ArtifactEntry] | None:
+def find_manifest_for(artifact: str | Path,
+                      known_backends: Collection[str] | None = None) -> tuple[Manifest, ArtifactEntry] | None:
     """The manifest (in the artifact's folder or its parent) that lists ``artifact``, if any."""
     art = Path(artifact).resolve()
     for d in (art.parent, art.parent.parent):
         if (d / MANIFEST_NAME).is_file():
             try:
-                m = read_manifest(d)
+                m = read_manifest(d, known_backends)
             except UserInputError:
                 return None
             for a in m.artifacts:

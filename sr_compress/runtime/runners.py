@@ -85,5 +85,7 @@ def make_runner(
     scale = scale or (manifest.scale if manifest is not None else None)
     backend = backend or (entry.backend if entry is not None else infer_backend(path))
     precision = precision or (entry.precision if entry is not None else "fp32")
-    return get(backend).runner(path, device=device, threads=threads, precision=precision, scale=scale,
-                               size_requirements=reqs, **kwargs)
+    from ..backends.adapt import open_runner  # pads for what the backend does not honour, or refuses
+
+    return open_runner(get(backend), path, device=device, threads=threads, precision=precision, scale=scale,
+                       size_requirements=reqs, **kwargs)

@@ -14,10 +14,11 @@ from sr_compress.backends import (
     declared,
     eval_suffixes,
     export_backends,
+    read_manifest,
     serve_preference,
 )
 from sr_compress.errors import ExportError, MissingDependency, UserInputError
-from sr_compress.runtime.manifest import ArtifactEntry, Manifest, read_manifest
+from sr_compress.runtime.manifest import ArtifactEntry, Manifest
 
 
 def _options(cmd: click.Command) -> dict[str, click.Parameter]:
@@ -113,3 +114,81 @@ def test_unknown_target_and_nothing_selected() -> None:
         export_model(desc, "/tmp/unused", ExportOptions(onnx=False))
     with pytest.raises(UserInputError, match="ncnn precisions"):
         export_model(desc, "/tmp/unused", ExportOptions(targets={"ncnn": ["int8"]}))
+
+
+class _ToyRunner:
+    """Nearest x2 that, like a fixed-stride artifact, only accepts sizes of at least 8 and a multiple of 4."""
+
+    def __init__(self, fixed: tuple[int, int] | None = None) -> None:
+        from sr_compress.runtime.base import RunnerInfo
+
+        self.info = RunnerInfo(backend="toy", precision="fp32", scale=2, fixed_shape=fixed)
+        self.seen: list[tuple[int, int]] = []
+
+    def run(self, batch):  # noqa: ANN001, ANN201
+        h, w = batch.shape[-2:]
+        assert h >= 8 and w >= 8 and h % 4 == 0 and w % 4 == 0, f"toy artifact got {h}x{w}"
+        self.seen.append((h, w))
+        return batch.repeat(2, axis=-2).repeat(2, axis=-1)
+
+    def close(self) -> None:
+        pass
+
+
+def _toy_backend(honours: tuple[str, ...], fixed: tuple[int, int] | None = None):  # noqa: ANN202
+    from sr_compress.backends.base import Backend
+
+    class Toy(Backend):
+        name = "toy"
+        suffixes = (".toy",)
+
+        def runner(self, path, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            return _ToyRunner(fixed)
+
+    Toy.honours = honours
+    return Toy()
+
+
+def test_unhonoured_size_requirements_are_padded_for_every_caller(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import sr_compress.backends as backends_pkg
+    from sr_compress.runtime.runners import make_runner
+
+    toy = _toy_backend(("dynamic",))  # honours neither minimum nor multiple_of
+    monkeypatch.setattr(backends_pkg, "get", lambda name: toy)
+    (tmp_path / "m.toy").write_bytes(b"")
+    m = Manifest(arch="toy", scale=2, size_requirements={"minimum": 8, "multiple_of": 4},
+                 artifacts=[ArtifactEntry("toy-fp32", "m.toy", "toy", "fp32")], root=tmp_path)
+    runner = make_runner(m.artifacts[0], manifest=m)  # what validate, bench, gate and serve call
+    x = np.random.default_rng(0).random((1, 3, 5, 9), dtype=np.float32)
+    y = runner.run(x)
+    assert runner.inner.seen == [(8, 12)] and y.shape == (1, 3, 10, 18)  # padded, then cropped back
+    np.testing.assert_array_equal(y, x.repeat(2, axis=-2).repeat(2, axis=-1))  # edge padding never leaks in
+    assert runner.info.extra["padded_for"] == ["minimum", "multiple_of"]
+    assert runner.info.size_requirements.minimum == 1  # callers may send any size now
+    # a backend that honours them gets the runner as it is (the callers pad, as before)
+    monkeypatch.setattr(backends_pkg, "get", lambda name: _toy_backend(("minimum", "multiple_of", "dynamic")))
+    assert isinstance(make_runner(m.artifacts[0], manifest=m), _ToyRunner)
+
+
+def test_unhonoured_requirements_that_padding_cannot_meet_are_refused(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sr_compress.backends.adapt import open_runner
+    from sr_compress.export import ExportOptions, export_model
+    from sr_compress.export import build as build_mod
+    from sr_compress.models.registry import SizeRequirements
+    from sr_compress.models.students import build_student
+
+    req = SizeRequirements(minimum=8, multiple_of=4)
+    with pytest.raises(UserInputError, match=r"backend toy: .*fixed input shape \(6, 6\).*minimum/multiple_of.*--tile"):
+        open_runner(_toy_backend((), fixed=(6, 6)), tmp_path / "m.toy", size_requirements=req)
+    # a backend that builds for one size (no "dynamic") refuses an illegal --tile before writing anything
+    toy = _toy_backend(("minimum", "multiple_of"))
+    monkeypatch.setattr(build_mod, "plan_export", lambda opts: [(toy, ["fp32"])])
+    desc = build_student("srvgg:c8b1", 2)
+    desc.size_requirements = req
+    with pytest.raises(ExportError, match="backend toy .*does not honour dynamic sizes.*--tile 30 .*use --tile 32"):
+        export_model(desc, tmp_path / "e", ExportOptions(tile=30))
+    assert not (tmp_path / "e").exists()

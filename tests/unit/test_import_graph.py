@@ -64,12 +64,7 @@ def import_graph(typing: bool = False) -> dict[str, set[str]]:
 
 
 # Known cycles through ``if TYPE_CHECKING:`` imports, each with its way out. Shrink this; never grow it.
-TYPE_CYCLE_ALLOWLIST = [
-    # the manifest format reads the backend registry (tool versions, known backend names) while the
-    # Backend interface annotates with manifest types: the registry-dependent defaults/checks should be
-    # injected into the manifest instead (issue 15/16 note)
-    ["sr_compress.backends", "sr_compress.backends.base", "sr_compress.runtime.manifest"],
-]
+TYPE_CYCLE_ALLOWLIST: list[list[str]] = []
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

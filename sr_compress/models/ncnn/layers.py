@@ -88,7 +88,7 @@ def _window(pd: ParamDict) -> tuple[tuple[int, int], tuple[int, int], tuple[int,
     return (pd.get_int(11, kw), kw), (pd.get_int(12, dw), dw), (pd.get_int(13, sw), sw), pads
 
 
-class _ConvBase(NcnnLayer):
+class ConvBase(NcnnLayer):
     """Shared parameter reading of Convolution / ConvolutionDepthWise (ids 0-18 of the table)."""
 
     def __init__(self, spec: LayerSpec, reader: WeightReader, depthwise: bool) -> None:
@@ -158,18 +158,18 @@ class _ConvBase(NcnnLayer):
 
 
 @LAYERS.register("Convolution")
-class Convolution(_ConvBase):
+class Convolution(ConvBase):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec, reader, depthwise=False)
 
 
 @LAYERS.register("ConvolutionDepthWise")
-class ConvolutionDepthWise(_ConvBase):
+class ConvolutionDepthWise(ConvBase):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec, reader, depthwise=True)
 
 
-class _DeconvBase(NcnnLayer):
+class DeconvBase(NcnnLayer):
     """Deconvolution(DepthWise): full transposed conv, bias, output_pad, activation, then crop."""
 
     def __init__(self, spec: LayerSpec, reader: WeightReader, depthwise: bool) -> None:
@@ -224,12 +224,12 @@ class _DeconvBase(NcnnLayer):
 
 
 @LAYERS.register("Deconvolution")
-class Deconvolution(_DeconvBase):
+class Deconvolution(DeconvBase):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec, reader, depthwise=False)
 
 
 @LAYERS.register("DeconvolutionDepthWise")
-class DeconvolutionDepthWise(_DeconvBase):
+class DeconvolutionDepthWise(DeconvBase):
     def __init__(self, spec: LayerSpec, reader: WeightReader) -> None:
         super().__init__(spec, reader, depthwise=True)
