@@ -23,7 +23,7 @@ from _results import machine_line, md_table
 
 
 def load(spec: str, threads: int) -> tuple[str, Any, dict[str, Any]]:
-    from sr_compress.runtime.manifest import read_manifest
+    from sr_compress.backends import read_manifest
     from sr_compress.runtime.runners import make_runner
 
     label, _, rest = spec.partition("=")
