@@ -60,7 +60,11 @@ def test_ctrl_c_leaves_no_half_file(student_ckpt: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", "from sr_compress.cli import main; main()", "upscale", str(clip), "-o", str(out),
            "--model", str(student_ckpt), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a SIGINT disposition of SIG_IGN survives exec: if anything earlier in this pytest process left
+    # SIGINT ignored, the child would never see the Ctrl-C (exit 0 in a full-suite run); a user's shell
+    # starts the CLI with the default disposition, so the child gets that
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".out.*.part.mp4")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
