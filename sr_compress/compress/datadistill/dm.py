@@ -21,6 +21,8 @@ from torch import nn
 from tqdm import tqdm
 
 from . import augment
+from .base import DistillContext, Distilled
+from .clustering import allocate
 
 
 @dataclass
@@ -143,3 +145,48 @@ def optimise_latents(
 def class_groups(labels: torch.Tensor, classes: int) -> list[torch.Tensor]:
     """Pool indices (into ``labels``) of each pseudo-class."""
     return [torch.nonzero(labels == c).squeeze(1) for c in range(classes)]
+
+
+@dataclass
+class ClassStarts:
+    """Per pseudo-class: the real patches to match, the pool indices a latent starts from, the latents."""
+
+    class_ids: list[int] = field(default_factory=list)
+    real: list[torch.Tensor] = field(default_factory=list)
+    picks: list[torch.Tensor] = field(default_factory=list)
+    latents: list[torch.Tensor] = field(default_factory=list)
+
+
+def class_starts(ctx: DistillContext, start: Callable[[torch.Tensor], torch.Tensor]) -> ClassStarts:
+    """``ipc`` patches per pseudo-class drawn from the whole pool (seeded), each turned into a latent by ``start``.
+
+    The real distribution of a class is all its pool patches (not only the informative part).
+    """
+    cfg = ctx.cfg
+    _, labels = ctx.pseudo_classes(torch.arange(len(ctx.pool)))
+    g = torch.Generator().manual_seed(cfg.seed)
+    out = ClassStarts()
+    groups = class_groups(labels, cfg.classes)
+    for c, (members, k) in enumerate(zip(groups, allocate([len(m) for m in groups], cfg.ipc))):
+        if k == 0:
+            continue
+        pick = members[torch.randperm(len(members), generator=g)[:k]]
+        out.class_ids.append(c)
+        out.real.append(ctx.pool.patches[members])
+        out.picks.append(pick)
+        out.latents.append(start(pick))
+    return out
+
+
+def decoded(ctx: DistillContext, starts: ClassStarts, zs: list[torch.Tensor],
+            decode: Callable[[torch.Tensor], torch.Tensor], role: str) -> list[Distilled]:
+    """The optimised latents decoded to HR patches, each recorded with the pool patch it started from."""
+    out: list[Distilled] = []
+    with torch.no_grad():
+        for c, z, idx in zip(starts.class_ids, zs, starts.picks):
+            hr = decode(z).clamp(0, 1).cpu()
+            for j in range(len(z)):
+                origin = ctx.origin(int(idx[j]))
+                origin["role"] = role
+                out.append(Distilled(hr[j], c, origin))
+    return out

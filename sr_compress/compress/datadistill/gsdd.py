@@ -15,11 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-
 from .base import DatasetDistiller, DistillContext, Distilled, register_distiller
-from .clustering import allocate
-from .dm import DMArgs, class_groups, optimise_latents
+from .dm import DMArgs, class_starts, decoded, optimise_latents
 from .embed import TeacherFeatureEmbed
 from .generator import GeneratorArgs, obtain_generator
 from .vae import invert
@@ -57,28 +54,10 @@ class GSDD(DatasetDistiller):
         assert ctx.teacher is not None
         vae, meta = obtain_generator(opts, ctx.pool.source_files, ctx.device)
         self.info = {"generator": meta}
-        _, labels = ctx.pseudo_classes(torch.arange(len(ctx.pool)))
-        g = torch.Generator().manual_seed(cfg.seed)
-        real_by_class, z_init, init_idx, class_ids = [], [], [], []
-        groups = class_groups(labels, cfg.classes)
-        for c, (members, k) in enumerate(zip(groups, allocate([len(m) for m in groups], cfg.ipc))):
-            if k == 0:
-                continue
-            class_ids.append(c)
-            real_by_class.append(ctx.pool.patches[members])
-            pick = members[torch.randperm(len(members), generator=g)[:k]]
-            init_idx.append(pick)
-            z_init.append(invert(vae, ctx.pool.float(pick).to(ctx.device), opts.inversion_steps, opts.inversion_lr))
+        starts = class_starts(ctx, lambda pick: invert(vae, ctx.pool.float(pick).to(ctx.device),
+                                                       opts.inversion_steps, opts.inversion_lr))
         features = TeacherFeatureEmbed(ctx.teacher, cfg.scale) if opts.features == "teacher" else None
         bound = (-opts.latent_clamp, opts.latent_clamp) if opts.latent_clamp > 0 else None
-        zs, self.history = optimise_latents(vae.decode, real_by_class, z_init, opts, seed=cfg.seed,
+        zs, self.history = optimise_latents(vae.decode, starts.real, starts.latents, opts, seed=cfg.seed,
                                             device=ctx.device, features=features, clamp=bound)
-        out: list[Distilled] = []
-        with torch.no_grad():
-            for c, z, idx in zip(class_ids, zs, init_idx):
-                hr = vae.decode(z).clamp(0, 1).cpu()
-                for j in range(len(z)):
-                    origin = ctx.origin(int(idx[j]))
-                    origin["role"] = "latent inverted from this patch"
-                    out.append(Distilled(hr[j], c, origin))
-        return out
+        return decoded(ctx, starts, zs, vae.decode, "latent inverted from this patch")
