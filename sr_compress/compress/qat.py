@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 QAT_FILE = "qat.pth"
 OVERFLOW_FIX = ("auto", "enable", "disable")
+# activation range initialisation: NNCF's default averages each calibration patch's min/max, which
+# clips the brightest pixels of full images (RLFN x4's output quantizer ended at 240/255: -0.88 dB
+# on Set5 before any training); "minmax" spans everything calibration saw (-0.46 dB)
+RANGE_ESTIMATORS = {"minmax": "MINMAX", "mean_minmax": "MEAN_MINMAX"}
 KEEP_CHECKPOINTS = 2
 
 
@@ -62,6 +66,7 @@ class QATOptions:
     # 7-bit weights so u8 x s8 pair sums cannot saturate on x86 without VNNI (runtime/cpu.py);
     # "auto": on when this CPU lacks VNNI (the export check runs the artifact here)
     overflow_fix: str = "auto"
+    range_estimator: str = "minmax"  # RANGE_ESTIMATORS; "mean_minmax" is NNCF's default
 
     def check(self) -> None:
         for name in ("iterations", "batch_size", "calib_count", "checkpoint_every"):
@@ -71,6 +76,9 @@ class QATOptions:
             raise UserInputError(f"--patch-size must be >= 8, got {self.patch_size}")
         if self.overflow_fix not in OVERFLOW_FIX:
             raise UserInputError(f"--overflow-fix must be one of {', '.join(OVERFLOW_FIX)}, got {self.overflow_fix!r}")
+        if self.range_estimator not in RANGE_ESTIMATORS:
+            raise UserInputError(f"--range-estimator must be one of {', '.join(RANGE_ESTIMATORS)}, "
+                                 f"got {self.range_estimator!r}")
         if self.lr < 0 or self.scale_lr < 0:
             raise UserInputError("--lr and --scale-lr must be >= 0")
         for d in self.data:
@@ -227,14 +235,22 @@ def set_float(model: nn.Module, names: Sequence[str]) -> None:
 
 
 def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True,
-         half_range: bool = False) -> nn.Module:
+         half_range: bool = False, range_estimator: str = "minmax") -> nn.Module:
     """``nncf.quantize`` a trainable copy of ``model`` calibrated on ``calib`` (fake-quant, trainable)."""
     import nncf
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     use_reference_kernels()
     student = trainable_copy(model).eval()
+    # NNCF's own overflow fix (default FIRST_LAYER) doubles the first convolution's weight scale in
+    # the torch backend, leaving it 7 (or, with half_range, 6) effective bits: the most sensitive
+    # quantizer of RLFN x4 (5.8 dB of output fidelity). set_half_range is the one overflow fix here.
+    params = nncf.AdvancedQuantizationParameters(
+        overflow_fix=nncf.OverflowFix.DISABLE,
+        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[range_estimator]))
     q = nncf.quantize(student, nncf.Dataset(calib), subset_size=len(calib),
-                      preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+                      preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
+                      advanced_parameters=params)
     if half_range:
         set_half_range(q, channels=int(calib[0].shape[1]))
     if fixed_input_range:
@@ -340,7 +356,8 @@ def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> 
         if not isinstance(cfg, dict):
             raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
         return rebuild(desc.model, cfg, state["student"], bool(state.get("half_range_weights"))), cfg, state
-    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights())
+    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
+             opts.range_estimator)
     return q, nncf_config(q), None
 
 

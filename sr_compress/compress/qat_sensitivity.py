@@ -49,7 +49,8 @@ def sensitivity_table(desc: ModelDescriptor, opts: QATOptions) -> list[dict[str,
     images = _images(desc, opts)
     with torch.no_grad():
         refs = [fp32(x).numpy() for x in images]
-    q = wrap(fp32, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights()).eval()
+    q = wrap(fp32, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
+             opts.range_estimator).eval()
     base = _psnr(q, images, refs)
     rows: list[dict[str, Any]] = []
     for name, mod in quantizers(q).items():

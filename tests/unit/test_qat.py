@@ -232,3 +232,47 @@ def test_int8_artifacts_do_not_saturate(tmp_path: Path) -> None:
     for art in m.artifacts:
         y = run_artifact(tmp_path / "exp" / art.path, white)
         assert float(np.max(np.abs(y - ref))) < 1.0 / 255, art.name  # broken: 4/255, fixed: 0.1/255
+
+
+@pytest.mark.parametrize("half_range", [False, True])
+def test_first_conv_weights_use_their_whole_grid(tiny: tuple[object, Path], half_range: bool) -> None:
+    """NNCF's default overflow fix doubles the first convolution's weight scale in the torch
+    backend (7, or with half range 6, effective bits on RLFN x4's most sensitive quantizer, 5.8 dB
+    of output fidelity): every weight scale must equal its channel's largest |weight|."""
+    from sr_compress.compress.qat import calibration, wrap
+
+    desc, _ = tiny
+    q = wrap(desc.model.eval(), calibration(desc, _opts()), half_range=half_range)
+    qs = quantizers(q)
+    convs = {n: m for n, m in desc.model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    head = next(iter(convs))
+    scale = qs[f"pre_hooks.{head}/conv2d/0__1.0"].scale.detach().flatten()
+    peak = convs[head].weight.detach().abs().flatten(1).max(1).values
+    assert torch.allclose(scale, peak, rtol=1e-4), (scale / peak)[:4]
+
+
+def test_minmax_ranges_cover_every_calibration_value(tiny: tuple[object, Path]) -> None:
+    """With ``range_estimator='minmax'`` no activation a calibration patch produced is clipped
+    (NNCF's per-patch mean clipped RLFN x4's output at 240/255); ``mean_minmax`` does clip some."""
+    from sr_compress.compress.qat import _seen_inputs, calibration, wrap
+
+    desc, _ = tiny
+    calib = calibration(desc, _opts(calib_count=8))
+
+    def clipped(estimator: str) -> int:
+        q = wrap(desc.model.eval(), calib, fixed_input_range=False, range_estimator=estimator).eval()
+        for name in quantizers(q):  # measure the float activations each quantizer receives
+            quantizers(q)[name].disable_quantization()
+        order, seen = _seen_inputs(q, calib)
+        n = 0
+        for name in order:
+            mod = quantizers(q)[name]
+            if isinstance(seen[name][0], torch.nn.Parameter) or not hasattr(mod, "input_low"):
+                continue
+            lo, hi = float(mod.input_low), float(mod.input_low + mod.input_range.abs())
+            tol = 1e-3 * (hi - lo)
+            n += sum(float(t.min()) < lo - tol or float(t.max()) > hi + tol for t in seen[name])
+        return n
+
+    assert clipped("minmax") == 0
+    assert clipped("mean_minmax") > 0
