@@ -26,7 +26,8 @@ What it offers, by group:
   --json``), ``add_seed_args(ap)`` (``--seeds 0,1,2``), ``add_work_args(ap, default)`` (``--work
   --overwrite``); parsers ``int_list``, ``str_list``, ``size_hw`` for comma lists and ``HxW``.
 - run: ``start(args)`` → ``Budget`` (threads, data root, a clock), ``work_dir(path, overwrite)``,
-  ``discard(path)`` (only inside a folder ``work_dir`` prepared in this run).
+  ``discard(path)`` (only inside a folder ``work_dir`` prepared in this run); ``run_cli(cmd, log,
+  threads)`` runs one ``sr-compress`` step and returns the CPU seconds that child cost.
 - statistics (>= 3 seeds, paired): ``mean_std(xs)``, ``paired_diff(a, b)``, ``pm(xs)``.
 - output: ``command_line(script, prefix)``, ``render(template, **fields)``, ``write_results(args, md,
   data)`` / ``write_section(args, name, md, data)``, ``read_results(name)``, ``machine_line()``,
@@ -43,6 +44,7 @@ import os
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +57,7 @@ from _results import RESULTS_DIR, machine_line, md_table, update_section
 __all__ = [
     "RESULTS_DIR", "Budget", "add_data_args", "add_run_args", "add_seed_args", "add_work_args", "benchmark_set",
     "command_line", "data_root", "discard", "evaluate", "int_list", "load_or_reason", "load_spec", "machine_line",
-    "md_table", "mean_std", "paired_diff", "pm", "read_results", "render", "set_data_root", "shared",
+    "md_table", "mean_std", "paired_diff", "pm", "read_results", "render", "run_cli", "set_data_root", "shared",
     "size_hw", "start", "str_list", "work_dir", "write_results", "write_section",
 ]
 
@@ -240,6 +242,29 @@ def discard(path: Path) -> None:
     if not any(p != root and p.is_relative_to(root) for root in _PREPARED):
         raise ValueError(f"discard({path}): not inside a work folder this run prepared with work_dir()")
     shutil.rmtree(p, ignore_errors=True)
+
+
+CLI = [sys.executable, "-m", "sr_compress.cli"]
+
+
+def run_cli(args: Sequence[str], log: Path, threads: int = 2) -> float:
+    """Run ``sr-compress ARGS`` (the CLI of the interpreter running this script), appending its
+    output to ``log``; return the CPU seconds (user + sys) of that child alone.
+
+    ``os.wait4`` gives the child's own usage, so steps run side by side (threads of one script)
+    do not blur each other's CPU time as ``RUSAGE_CHILDREN`` differences would. A failed step
+    raises ``RuntimeError`` naming the command and the log.
+    """
+    cmd = [*CLI, *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    with log.open("a") as fh:
+        fh.write("$ " + shlex.join(cmd) + "\n")
+        fh.flush()
+        p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"failed: {shlex.join(cmd)} (see {log})")
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 # ------------------------------------------------------------------------------------ statistics

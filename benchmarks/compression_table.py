@@ -13,28 +13,20 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import data_root
+from _common import data_root, run_cli
 from _results import machine_line, md_table, update_section
 
 DATA = data_root()
 MODELS = {"rlfn": DATA / "weights/RLFN/rlfn_x4.pth", "imdn": DATA / "weights/IMDN/IMDN_x4.pth"}
 SETS = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
-CLI = [str(Path(sys.executable).parent / "sr-compress")]
 
 
 def run(cmd: list[str], log: Path) -> None:
-    with log.open("a") as f:
-        f.write("$ " + shlex.join(cmd) + "\n")
-        f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}; see {log}")
+    run_cli(cmd, log, threads=2)
 
 
 def rows_for(model: str, work: Path, iters: int, batch: int, patch: int) -> list[tuple[str, list[list[str]], Path]]:
@@ -42,13 +34,13 @@ def rows_for(model: str, work: Path, iters: int, batch: int, patch: int) -> list
     t91 = str(DATA / "train/T91/HR")
 
     def recover(init: Path, out: Path, method: str = "kd") -> list[str]:
-        return [*CLI, "distill", "--init", str(init), "--teacher", ckpt, "--method", method, "--data", t91,
+        return ["distill", "--init", str(init), "--teacher", ckpt, "--method", method, "--data", t91,
                 "-n", str(iters), "--batch-size", str(batch), "--patch-size", str(patch), "--lr", "2e-4",
                 "--val-every", "1000000", "--checkpoint-every", str(max(iters // 2, 1)), "--no-progress",
                 "--out", str(out)]
 
     def prune(target: float, out: Path, *extra: str) -> list[str]:
-        return [*CLI, "prune", ckpt, "--macs", str(target), "--round-to", "4", "--out", str(out), *extra]
+        return ["prune", ckpt, "--macs", str(target), "--round-to", "4", "--out", str(out), *extra]
 
     w = work
     return [
@@ -64,7 +56,7 @@ def rows_for(model: str, work: Path, iters: int, batch: int, patch: int) -> list
 
 
 def evaluate(ckpt: Path, out: Path, log: Path) -> dict[str, float]:
-    run([*CLI, "eval", "--model", str(ckpt), "--data", SETS, "--scale", "4", "--json", str(out)], log)
+    run(["eval", "--model", str(ckpt), "--data", SETS, "--scale", "4", "--json", str(out)], log)
     res = json.loads(out.read_text())["results"]
     return {r["dataset"]: float(r["psnr"]) for r in res}
 
@@ -93,7 +85,7 @@ def main() -> None:
         c2 = os.times()
         cache[name] = {"psnr": psnr, "cpu_s": train_cpu,
                        "eval_cpu_s": (c2.children_user + c2.children_system) - (c1.children_user + c1.children_system),
-                       "wall_s": time.time() - t0, "commands": [shlex.join(c) for c in cmds]}
+                       "wall_s": time.time() - t0, "commands": ["sr-compress " + shlex.join(c) for c in cmds]}
         cache_file.write_text(json.dumps(cache, indent=2))
         print(name, cache[name]["psnr"], f"{train_cpu:.0f} cpu-s", flush=True)
     write(args, cache)

@@ -18,21 +18,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shlex
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, add_run_args, data_root, write_results
+from _common import RESULTS_DIR, add_run_args, data_root, run_cli, write_results
 from _results import machine_line, md_table
 
 DATA = data_root()
 WEIGHTS = {"rlfn": DATA / "weights/RLFN/rlfn_x4.pth", "imdn": DATA / "weights/IMDN/IMDN_x4.pth"}
-CLI = str(Path(sys.executable).parent / "sr-compress")
 
 
 @dataclass(frozen=True)
@@ -46,30 +43,18 @@ class Run:
         return f"{self.model}_m{int(round(self.macs * 100))}{'_rand' if self.random_init else ''}"
 
 
-def sh(cmd: list[str], log: Path) -> float:
-    """Run one command, appending to ``log``; return its CPU seconds (user + sys of that child)."""
-    with log.open("a") as fh:
-        fh.write("$ " + shlex.join(cmd) + "\n")
-        fh.flush()
-        p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"failed: {shlex.join(cmd)} (see {log})")
-    return usage.ru_utime + usage.ru_stime
-
-
 def commands(r: Run, d: Path, args: argparse.Namespace) -> dict[str, list[str]]:
     set5 = str(DATA / "benchmarks/Set5")
-    prune = [CLI, "prune", str(WEIGHTS[r.model]), "--macs", str(r.macs), "--round-to", "4", "--out", str(d / "p"),
+    prune = ["prune", str(WEIGHTS[r.model]), "--macs", str(r.macs), "--round-to", "4", "--out", str(d / "p"),
              "--data", str(DATA / "train/T91/HR"), *(["--random-init"] if r.random_init else [])]
-    distill = [CLI, "distill", "--init", str(d / "p/pruned.pth"), "--teacher", str(WEIGHTS[r.model]), "--method",
+    distill = ["distill", "--init", str(d / "p/pruned.pth"), "--teacher", str(WEIGHTS[r.model]), "--method",
                "kd", "--data", str(DATA / "train/T91/HR"), "--val", set5, "--val-every", str(args.val_every),
                "--set", "data.val_max_images=0", "-n", str(args.iterations), "--batch-size", str(args.batch_size),
                "--patch-size", str(args.patch_size), "--lr", str(args.lr), "--seed", str(args.seed),
                "--checkpoint-every", str(args.iterations), "--no-progress", "--out", str(d / "kd")]
     sets = f"{set5},{DATA / 'benchmarks/Set14'}"
-    ev0 = [CLI, "eval", "--model", str(d / "p/pruned.pth"), "--data", sets, "--scale", "4", "--json", str(d / "e0.json")]
-    ev = [CLI, "eval", "--model", str(d / "kd/student.pth"), "--data", sets, "--scale", "4", "--json", str(d / "e.json")]
+    ev0 = ["eval", "--model", str(d / "p/pruned.pth"), "--data", sets, "--scale", "4", "--json", str(d / "e0.json")]
+    ev = ["eval", "--model", str(d / "kd/student.pth"), "--data", sets, "--scale", "4", "--json", str(d / "e.json")]
     return {"prune": prune, "eval_pruned": ev0, "distill": distill, "eval": ev}
 
 
@@ -89,12 +74,12 @@ def do_run(r: Run, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         return json.loads(done.read_text())
     d.mkdir(parents=True, exist_ok=True)
     cmds = commands(r, d, args)
-    cpu = {k: round(sh(c, d / "commands.log"), 1) for k, c in cmds.items()}
+    cpu = {k: run_cli(c, d / "commands.log", threads=1) for k, c in cmds.items()}
     rec = json.loads((d / "p" / "prune.json").read_text())
     res = {"model": r.model, "macs_target": r.macs, "random_init": r.random_init,
            "macs_ratio": rec["macs_after"] / rec["macs_before"], "params": rec["params_after"],
            "pruned": psnr(d / "e0.json"), "recovered": psnr(d / "e.json"), "curve": curve(d), "cpu_s": cpu,
-           "commands": [shlex.join(c) for c in cmds.values()]}
+           "commands": ["sr-compress " + shlex.join(c) for c in cmds.values()]}
     done.write_text(json.dumps(res, indent=2))
     print(f"{r.name}: Set5 {res['pruned']['Set5']:.2f} -> {res['recovered']['Set5']:.2f} dB, "
           f"{cpu['distill'] / 60:.1f} CPU-min recovery", flush=True)
@@ -105,8 +90,8 @@ def teacher_psnr(work: Path, model: str) -> dict[str, float]:
     out = work / f"teacher_{model}.json"
     if not out.is_file():
         sets = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
-        sh([CLI, "eval", "--model", str(WEIGHTS[model]), "--data", sets, "--scale", "4", "--json", str(out)],
-           work / "teacher.log")
+        run_cli(["eval", "--model", str(WEIGHTS[model]), "--data", sets, "--scale", "4", "--json", str(out)],
+                work / "teacher.log")
     return psnr(out)
 
 

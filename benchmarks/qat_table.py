@@ -15,54 +15,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import data_root
+from _common import command_line, data_root, run_cli
 from _results import machine_line, md_table, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
-
 SHARED = data_root()
-CLI = [sys.executable, "-m", "sr_compress.cli"]
-
-
-def run(args: list[str], log: Path) -> float:
-    """Run one CLI step; return the CPU seconds it cost (user + sys of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(log, "w") as fh:
-        subprocess.run(CLI + args, check=True, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1)
-
-
-def timed_proc(args: list[str], log: Path) -> float:
-    """Like :func:`run`, but the child's own CPU time (safe when several run at once)."""
-    with open(log, "w") as fh:
-        p = subprocess.Popen(CLI + args, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
-        _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{' '.join(args[:2])} failed; see {log}")
-    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def step(work: Path, name: str, done: Path, args: list[str], cpu: dict[str, float]) -> None:
     if not done.exists():
         t = time.time()
-        cpu[name] = run(args, work / f"{name}.log")
+        cpu[name] = run_cli(args, work / f"{name}.log", threads=2)
         print(f"{name}: {time.time() - t:.0f} s wall, {cpu[name]} s CPU", flush=True)
 
 
 def validation(d: Path) -> dict[str, Any]:
     return json.loads((d / "validation.json").read_text())
+
+
+def qat_runs(args: argparse.Namespace) -> dict[str, list[str]]:
+    t91 = ["--data", str(SHARED / "train" / "T91" / "HR")]
+    runs = {"qat_t91": t91, "qat_default": []}
+    if args.keep_float:
+        runs[f"qat_t91_kf{args.keep_float}"] = [*t91, "--keep-float", str(args.keep_float)]
+    return runs
 
 
 def main() -> None:
@@ -71,6 +51,11 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--work", default="/tmp/sr_qat_table")
+    ap.add_argument("--section", default="qat_table")
+    ap.add_argument("--max-drop", type=float, default=0.1,
+                    help="NNCF accuracy-control row with this max drop (dB, default held-out images); 0: no row")
+    ap.add_argument("--keep-float", type=int, default=0,
+                    help="Also a T91 QAT row with the K most sensitive quantizers in float (0: no row)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -81,18 +66,23 @@ def main() -> None:
     step(work, "export_ptq", work / "ptq" / "manifest.json",
          ["export", args.weights, "--out", str(work / "ptq"), "--openvino", "--precision", "fp32,int8",
           "--no-onnx", "--force"], cpu)
+    dirs = {"ptq": work / "ptq"}
+    if args.max_drop > 0:
+        step(work, "export_ac", work / "ac" / "manifest.json",
+             ["export", args.weights, "--out", str(work / "ac"), "--openvino", "--precision", "int8", "--no-onnx",
+              "--max-drop", str(args.max_drop), "--force"], cpu)
+        dirs["ac"] = work / "ac"
     qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--force"]
-    # the two QAT runs are independent: run them side by side (CPU time is still per process)
-    qat_runs = {"qat_t91": ["--data", str(SHARED / "train" / "T91" / "HR")], "qat_default": []}
-    todo = {n: extra for n, extra in qat_runs.items() if not (work / n / "export" / "manifest.json").exists()}
-    with ThreadPoolExecutor(len(todo) or 1) as pool:
-        futs = {n: pool.submit(timed_proc, ["quantize", args.weights, "--qat", "--out", str(work / n), *extra,
-                                            *qat_common], work / f"{n}.log") for n, extra in todo.items()}
+    runs = qat_runs(args)
+    todo = {n: extra for n, extra in runs.items() if not (work / n / "export" / "manifest.json").exists()}
+    # the QAT runs are independent: two side by side, one thread each (CPU time is per process)
+    with ThreadPoolExecutor(2) as pool:
+        futs = {n: pool.submit(run_cli, ["quantize", args.weights, "--qat", "--out", str(work / n), *extra,
+                                         *qat_common], work / f"{n}.log", 1) for n, extra in todo.items()}
         for n, f in futs.items():
             cpu[n] = f.result()
             print(f"{n}: {cpu[n]} s CPU", flush=True)
-    dirs = {"ptq": work / "ptq", "qat_t91": work / "qat_t91" / "export",
-            "qat_default": work / "qat_default" / "export"}
+    dirs.update({n: work / n / "export" for n in runs})
     for name, d in dirs.items():
         step(work, f"validate_{name}", d / "validation.json", ["validate", str(d), *data_args], cpu)
     for name, d in dirs.items():
@@ -102,7 +92,7 @@ def main() -> None:
     cpu_file.write_text(json.dumps(cpu, indent=2))
     fq_file = work / "fake_quant.json"
     fq = json.loads(fq_file.read_text()) if fq_file.exists() else {}
-    for name in ("qat_t91", "qat_default"):
+    for name in runs:
         if name not in fq:
             fq[name] = fake_quant_psnr(args.weights, work / name, bench)
             fq_file.write_text(json.dumps(fq, indent=2))
@@ -141,9 +131,18 @@ def _bench_ms(work: Path, name: str, artifact: str) -> float | None:
     return None
 
 
-LABELS = {"ptq": "plain PTQ (NNCF, 64 default-image patches)", "qat_t91": "QAT, T91 patches",
-          "qat_default": "QAT, embedded default images only"}
-STEP = {"ptq": "export_ptq", "qat_t91": "qat_t91", "qat_default": "qat_default"}
+def label(name: str) -> str:
+    fixed = {"ptq": "plain PTQ (NNCF, 64 default-image patches)", "qat_t91": "QAT, T91 patches",
+             "qat_default": "QAT, embedded default images only"}
+    if name == "ac":
+        return "NNCF accuracy control (PTQ, layers back to float until the drop fits)"
+    if name.startswith("qat_t91_kf"):
+        return f"QAT, T91 patches, {name.removeprefix('qat_t91_kf')} most sensitive quantizers in float"
+    return fixed[name]
+
+
+def step_of(name: str) -> str:
+    return {"ptq": "export_ptq", "ac": "export_ac"}.get(name, name)
 
 
 def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argparse.Namespace,
@@ -157,11 +156,11 @@ def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argpa
             for ds, r in v["reference"].items():
                 rows.append(["FP32 (PyTorch reference)", "pytorch", ds, r["psnr"], 0.0, None, None])
         for ds, db in fq.get(name, {}).items():
-            rows.append([LABELS[name], "fake-quant PyTorch", ds, db, v["reference"][ds]["psnr"] - db, None, None])
+            rows.append([label(name), "fake-quant PyTorch", ds, db, v["reference"][ds]["psnr"] - db, None, None])
         for art in v["artifacts"]:
             for ds, r in art["datasets"].items():
-                rows.append([LABELS[name], art["name"], ds, r["psnr"], r["drop_db"], _bench_ms(work, name, art["name"]),
-                             cpu.get(STEP[name])])
+                rows.append([label(name), art["name"], ds, r["psnr"], r["drop_db"], _bench_ms(work, name, art["name"]),
+                             cpu.get(step_of(name))])
         data[name] = {"reference": {k: {"psnr": x["psnr"], "ssim": x["ssim"]} for k, x in v["reference"].items()},
                       "artifacts": [{"name": a["name"], "datasets": {k: {kk: x[kk] for kk in ("psnr", "ssim", "drop_db",
                                                                                             "psnr_vs_ref")}
@@ -170,21 +169,22 @@ def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argpa
         m = json.loads((d / "manifest.json").read_text())
         data[name]["vs_fake_quant_psnr_db"] = {a["name"]: a["settings"].get("vs_fake_quant_psnr_db")
                                                for a in m["artifacts"]}
-    md = (f"{machine_line()}\n\nRLFN x4 (`{Path(args.weights).name}`), Set5 + Set14 x4, PSNR-Y dB from "
-          "`sr-compress validate`, drop vs the PyTorch FP32 reference. QAT: "
+    arch = json.loads((work / "ptq" / "manifest.json").read_text())["arch"].upper()
+    md = (f"{machine_line()}\n\n{arch} x4 (`{Path(args.weights).name}`), Set5 + Set14 x4, "
+          "PSNR-Y dB from `sr-compress validate`, drop vs the PyTorch FP32 reference. QAT: "
           f"{args.iterations} iterations x batch {args.batch_size} of 48x48 LR patches, L1 to the FP32 outputs, "
-          "weights lr 3e-5, quantizer lr 1e-2 (cosine), input quantizer initialised to the exact pixel range. "
+          "weights lr 3e-5, quantizer lr 1e-2 (cosine), input quantizer initialised to the exact pixel range, "
+          "activation ranges initialised by min/max over the calibration patches (`--range-estimator minmax`). "
           "This CPU has AVX2 but no VNNI, so every INT8 artifact here (PTQ and QAT) uses 7-bit weights "
           "(`--overflow-fix auto`, docs/compression.md: 8-bit weights saturate the INT8 kernels here). "
           "The fake-quant rows are the PyTorch model the artifacts were exported from. Latency: `sr-compress "
           "bench` LR 128x128 batch 1, 2 threads, one process per export directory minutes apart on a shared "
-          "machine: compare speeds with the `int8_speed_rlfn` section (one process, interleaved). CPU s: the "
+          "machine: compare speeds with the `int8_speed_*` sections (one process, interleaved). CPU s: the "
           "step that made the artifact (PTQ export; QAT = calibration + training + export), user+sys.\n\n"
-          "Command: `python benchmarks/qat_table.py "
-          f"--iterations {args.iterations}`\n\n")
+          f"Command: `{command_line('qat_table.py')}`\n\n")
     md += md_table(["model", "artifact", "set", "PSNR-Y", "drop dB", "latency ms", "CPU s"], rows)
     md += "\n"
-    update_section("qat_table", md, data)
+    update_section(args.section, md, data)
     print(md)
 
 
