@@ -234,8 +234,15 @@ def set_float(model: nn.Module, names: Sequence[str]) -> None:
         qs[n].disable_quantization()
 
 
+def float_scopes(desc: ModelDescriptor) -> list[str]:
+    """The architecture's node-name patterns that stay in float (``ArchSpec.quant_float_scopes``)."""
+    from ..models.registry import ARCHS
+
+    return list(ARCHS.get(desc.arch).quant_float_scopes) if desc.arch in ARCHS else []
+
+
 def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True,
-         half_range: bool = False, range_estimator: str = "minmax") -> nn.Module:
+         half_range: bool = False, range_estimator: str = "minmax", float_patterns: Sequence[str] = ()) -> nn.Module:
     """``nncf.quantize`` a trainable copy of ``model`` calibrated on ``calib`` (fake-quant, trainable)."""
     import nncf
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -248,9 +255,11 @@ def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = 
     params = nncf.AdvancedQuantizationParameters(
         overflow_fix=nncf.OverflowFix.DISABLE,
         activations_range_estimator_params=getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[range_estimator]))
+    ignored = nncf.IgnoredScope(patterns=list(float_patterns), validate=False) if float_patterns else None
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # else one INFO line per ignored node
     q = nncf.quantize(student, nncf.Dataset(calib), subset_size=len(calib),
                       preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
-                      advanced_parameters=params)
+                      advanced_parameters=params, ignored_scope=ignored)
     if half_range:
         set_half_range(q, channels=int(calib[0].shape[1]))
     if fixed_input_range:
@@ -357,7 +366,7 @@ def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> 
             raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
         return rebuild(desc.model, cfg, state["student"], bool(state.get("half_range_weights"))), cfg, state
     q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
-             opts.range_estimator)
+             opts.range_estimator, float_scopes(desc))
     return q, nncf_config(q), None
 
 
@@ -401,6 +410,9 @@ def run_qat(desc: ModelDescriptor, out: str | Path, opts: QATOptions, resume: bo
             with torch.no_grad():
                 target = teacher(x)
             loss = F.l1_loss(student(x), target)
+            if not torch.isfinite(loss):  # never train on silently: every later step would be NaN too
+                raise ConfigError(f"QAT diverged: the loss is {float(loss)} at iteration {it + 1} ({out}); "
+                                  "lower --scale-lr/--lr, or --resume from the last checkpoint with them")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..models.registry import ModelDescriptor
-from .qat import QATOptions, calibration, output_psnr, quantizers, wrap
+from .qat import QATOptions, calibration, float_scopes, output_psnr, quantizers, wrap
 
 MAX_IMAGES = 4
 
@@ -50,7 +50,7 @@ def sensitivity_table(desc: ModelDescriptor, opts: QATOptions) -> list[dict[str,
     with torch.no_grad():
         refs = [fp32(x).numpy() for x in images]
     q = wrap(fp32, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
-             opts.range_estimator).eval()
+             opts.range_estimator, float_scopes(desc)).eval()
     base = _psnr(q, images, refs)
     rows: list[dict[str, Any]] = []
     for name, mod in quantizers(q).items():

@@ -68,6 +68,9 @@ class ArchSpec:
     priority: int = SPECIFIC  # detection tier: SPECIFIC or GENERIC (see below)
     # builds the module from stored hyper-parameters (our own checkpoints, students)
     from_hparams: Callable[[dict[str, Any]], nn.Module] | None = None
+    # NNCF node-name patterns INT8 QAT leaves in float: statistics whose quantized internals break
+    # training (a rounded-to-zero variance under sqrt) and cost no speed (they run on 1x1 maps)
+    quant_float_scopes: tuple[str, ...] = ()
 
 
 ARCHS: Registry[ArchSpec] = Registry("architecture", builtins="sr_compress.models.builtin_archs")

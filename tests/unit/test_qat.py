@@ -276,3 +276,36 @@ def test_minmax_ranges_cover_every_calibration_value(tiny: tuple[object, Path]) 
 
     assert clipped("minmax") == 0
     assert clipped("mean_minmax") > 0
+
+
+def test_channel_std_has_a_gradient_at_zero_variance() -> None:
+    """IMDN's CCA contrast is sqrt(variance): a constant channel (what fake-quantization makes of
+    a small one) gave an infinite sqrt gradient and NaN everywhere (IMDN x4 QAT, iteration 2)."""
+    from sr_compress.models.archs.imdn import _channel_std
+
+    x = torch.ones(1, 2, 4, 4, requires_grad=True)
+    _channel_std(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_imdn_qat_keeps_its_contrast_in_float_and_trains(tmp_path: Path) -> None:
+    """``ArchSpec.quant_float_scopes``: no quantizer inside IMDN's CCA statistics (only the product
+    that scales the features), and a QAT run of a small IMDN ends with finite weights."""
+    from sr_compress.models.load import load_model, make_descriptor
+    from sr_compress.models.registry import get_arch
+
+    torch.manual_seed(0)
+    spec, hp = get_arch("imdn"), {"num_feat": 16, "num_blocks": 2, "scale": 2}
+    assert spec.from_hparams is not None
+    save_model(make_descriptor(spec, spec.from_hparams(hp).eval(), hp, 2, source="tiny imdn"), tmp_path / "i.pth")
+    desc = load_model(str(tmp_path / "i.pth"))
+    res = run_qat(desc, tmp_path / "run", _opts(iterations=3, calib_count=4), progress=False)
+    cca = [n for n in quantizers(res.model) if "cca" in n]
+    assert cca and all(n.endswith("cca/mul/0__0.0") for n in cca), cca
+    assert all(torch.isfinite(p).all() for p in res.model.parameters())
+
+
+def test_a_diverging_qat_run_stops_with_one_line(tiny: tuple[object, Path], tmp_path: Path) -> None:
+    desc, _ = tiny
+    with pytest.raises(ConfigError, match=r"QAT diverged: the loss is (nan|inf) at iteration [23] "):
+        run_qat(desc, tmp_path / "run", _opts(lr=1e30, scale_lr=1e30), progress=False)

@@ -27,7 +27,11 @@ from ._util import StateDict, conv, count_indexed, pixelshuffle_block, scale_fro
 
 def _channel_std(x: torch.Tensor) -> torch.Tensor:
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - mean).pow(2).mean(dim=(2, 3), keepdim=True)).sqrt()
+    var = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True)
+    # sqrt's gradient is infinite at 0: a channel that fake-quantization makes constant within a
+    # patch (QAT) turned every gradient of IMDN x4 into NaN at its second iteration. The clamp only
+    # changes such channels (std 1e-6 instead of 0) and gives them a zero gradient instead.
+    return var.clamp_min(1e-12).sqrt()
 
 
 class CCALayer(nn.Module):
@@ -128,4 +132,7 @@ register_arch(ArchSpec(
     from_hparams=_from_hparams,
     size_requirements=SizeRequirements(minimum=1),
     description="IMDN (Hui et al. 2019): information multi-distillation blocks with CCA",
+    # the contrast (channel std) of each CCA: quantizing its sub/pow/mean/sqrt rounds a small
+    # variance to 0, whose sqrt gradient made every gradient NaN at QAT's second iteration
+    quant_float_scopes=(r".*cca/.*",),
 ))
