@@ -32,8 +32,8 @@ from ...errors import UserInputError
 from ...models.flops import count_macs
 from ...models.pruned import attach_record
 from ...models.pruned.fixups import apply_fixups
-from .tp_deep import memoised_channel_inference
 from ...models.registry import ModelDescriptor
+from .tp_deep import memoised_channel_inference
 
 IMPORTANCE = ("l1", "l2", "taylor")
 # architectures the dependency graph cannot prune safely, and why
