@@ -333,7 +333,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--macs", type=float, default=0.5, help="keep this fraction of the MACs")
     ap.add_argument("--channels", type=float, default=None,
                     help="prune to this channel fraction instead (one torch-pruning pass; --macs searches a grid "
-                         "of up to ~9 passes, each slow on x4plus's 23-block graph); 0.7 gives about 0.5 MACs")
+                         "of up to ~9 passes, each slow on x4plus's 23-block graph); 0.7 keeps about 0.7² of the MACs")
     ap.add_argument("--importance", default="taylor", choices=["taylor", "l1", "l2"])
     ap.add_argument("--round-to", type=int, default=8)
     ap.add_argument("--ref-size", type=int, default=64)
