@@ -58,7 +58,7 @@ def test_smoke_runs_the_whole_chain_and_leaves_results_alone(tmp_path: Path) -> 
     before = results_md.read_text() if results_md.exists() else None
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "realesrgan_compress.py"), "--smoke",
-                           "--json", str(tmp_path / "out.json")], capture_output=True, text=True, env=env, timeout=300)
+                           "--json", str(tmp_path / "out.json")], capture_output=True, text=True, env=env, timeout=580)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     data = json.loads((tmp_path / "out.json").read_text())["data"]
     rows = data["summary"]["embedded"]
