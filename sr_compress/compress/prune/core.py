@@ -33,6 +33,7 @@ from ...models.flops import count_macs
 from ...models.pruned import attach_record
 from ...models.pruned.fixups import apply_fixups
 from ...models.registry import ModelDescriptor
+from .tp_deep import memoised_channel_inference
 
 IMPORTANCE = ("l1", "l2", "taylor")
 # architectures the dependency graph cannot prune safely, and why
@@ -103,9 +104,10 @@ def _prune_copy(model: nn.Module, ratio: float, kind: str, round_to: int, exampl
     for src, dst in zip(model.parameters(), m.parameters()):  # deepcopy drops .grad, which Taylor reads
         if src.grad is not None:
             dst.grad = src.grad.clone()
-    pruner = tp.pruner.BasePruner(m, example, importance=_importance(kind), pruning_ratio=ratio,
-                                  ignored_layers=_fixed_convs(m, example), round_to=round_to or None)
-    pruner.step()
+    with memoised_channel_inference():  # deep residual nets (RRDBNet x4plus) exhaust tp's graph walk
+        pruner = tp.pruner.BasePruner(m, example, importance=_importance(kind), pruning_ratio=ratio,
+                                      ignored_layers=_fixed_convs(m, example), round_to=round_to or None)
+        pruner.step()
     return apply_fixups(m)
 
 
