@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import command_line, data_root, run_cli
+from _common import command_line, data_root, int_list, run_cli
 from _results import machine_line, md_table, update_section
 
 SHARED = data_root()
@@ -40,8 +40,8 @@ def validation(d: Path) -> dict[str, Any]:
 def qat_runs(args: argparse.Namespace) -> dict[str, list[str]]:
     t91 = ["--data", str(SHARED / "train" / "T91" / "HR")]
     runs = {"qat_t91": t91, "qat_default": []}
-    if args.keep_float:
-        runs[f"qat_t91_kf{args.keep_float}"] = [*t91, "--keep-float", str(args.keep_float)]
+    for k in args.keep_float:
+        runs[f"qat_t91_kf{k}"] = [*t91, "--keep-float", str(k)]
     return runs
 
 
@@ -54,8 +54,8 @@ def main() -> None:
     ap.add_argument("--section", default="qat_table")
     ap.add_argument("--max-drop", type=float, default=0.1,
                     help="NNCF accuracy-control row with this max drop (dB, default held-out images); 0: no row")
-    ap.add_argument("--keep-float", type=int, default=0,
-                    help="Also a T91 QAT row with the K most sensitive quantizers in float (0: no row)")
+    ap.add_argument("--keep-float", type=int_list, default=[],
+                    help="Also a T91 QAT row per K (comma list) with the K most sensitive quantizers in float")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
