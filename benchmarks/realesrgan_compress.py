@@ -133,9 +133,10 @@ class Steps:
         self.cost: dict[str, dict[str, Any]] = json.loads(self.file.read_text()) if self.file.is_file() else {}
 
     def run(self, name: str, fn: Callable[[], float]) -> None:
-        if (self.work / OUTPUTS[name]).exists():
+        if (self.work / OUTPUTS[name]).exists() or (name == "qat" and export_refused(self.work)):
             self.cost.setdefault(name, {"cpu_s": None, "wall_s": None})  # made by a run that kept no record
-            print(f"{name}: reusing {self.work / OUTPUTS[name]}", flush=True)
+            made = export_refused(self.work) if name == "qat" and export_refused(self.work) else self.work / OUTPUTS[name]
+            print(f"{name}: reusing {made}", flush=True)
             return
         t0 = time.perf_counter()
         cpu = fn()
@@ -165,11 +166,31 @@ def run_steps(args: argparse.Namespace, work: Path) -> tuple[Steps, dict[str, li
         steps.cli("prune", cmds["prune"])
         steps.cli("distill", cmds["distill"])
 
+    def qat_chain() -> None:
+        try:
+            steps.cli("qat", cmds["qat"])
+        except RuntimeError:
+            # trained, but the export check refused the artifact: report the fake-quant model and why
+            if not (work / "qat/qat.pth").is_file():
+                raise
+            errors = [ln for ln in (work / "qat.log").read_text().splitlines() if ln.startswith("error:")]
+            (work / REFUSED).write_text((errors[-1] if errors else "error: export failed") + "\n")
+            print(f"qat: trained; export refused ({(work / REFUSED).read_text().strip()})", flush=True)
+
     # the QAT chain needs only the teacher: with --jobs 2 it runs beside prune -> distill
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        for fut in [pool.submit(prune_chain), pool.submit(steps.cli, "qat", cmds["qat"])]:
+        for fut in [pool.submit(prune_chain), pool.submit(qat_chain)]:
             fut.result()
     return steps, cmds
+
+
+REFUSED = "qat/export_refused.txt"
+
+
+def export_refused(work: Path) -> str | None:
+    """The export check's one-line refusal when QAT trained but its IR did not match, else None."""
+    f = work / REFUSED
+    return f.read_text().strip() if f.is_file() else None
 
 
 # ------------------------------------------------------------------------------------ fidelity
@@ -220,6 +241,8 @@ def upscalers(work: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.n
         return fn
 
     fns = {k: torch_fn(v) for k, v in nets.items()}
+    if export_refused(work):
+        return fns
     compiled = ov.Core().compile_model(str(work / "qat/export/openvino/model.int8.xml"), "CPU",
                                        {"INFERENCE_NUM_THREADS": threads})
     fns["qat_openvino"] = lambda x: np.asarray(compiled(x)[compiled.output(0)])
@@ -245,16 +268,17 @@ def fidelity(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from sr_compress.metrics.sr import evaluate_pair
 
     fns = upscalers(work, args.threads)
+    rows_here = [r for r in ROWS if r in fns]
     sets = image_sets(args)
     niqe_set = next(iter(sets))
     per: dict[str, dict[str, dict[str, list[float]]]] = {}
     shots: list[dict[str, np.ndarray]] = []
     for set_name, items in sets.items():
-        acc = per.setdefault(set_name, {r: {"psnr": [], "ssim": [], "niqe": []} for r in ROWS})
+        acc = per.setdefault(set_name, {r: {"psnr": [], "ssim": [], "niqe": []} for r in rows_here})
         for i, (_, lr) in enumerate(items):
             x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
-            outs = {r: round_uint8(fns[r](x)[0].transpose(1, 2, 0)) for r in ROWS}
-            for r in ROWS:
+            outs = {r: round_uint8(fns[r](x)[0].transpose(1, 2, 0)) for r in rows_here}
+            for r in rows_here:
                 if r != "teacher":
                     m = evaluate_pair(outs[r], outs["teacher"], 4)
                     acc[r]["psnr"].append(m["psnr"])
@@ -272,7 +296,8 @@ def side_by_side(shots: list[dict[str, np.ndarray]], path: Path) -> None:
     """One row per image: LR (nearest x4) | teacher | pruned + recovered | QAT INT8 (OpenVINO)."""
     from PIL import Image, ImageDraw
 
-    cols = [("LR (nearest)", "lr"), ("teacher", "teacher"), ("pruned+kd", "recovered"), ("QAT INT8 OV", "qat_openvino")]
+    qat = ("QAT INT8 OV", "qat_openvino") if "qat_openvino" in shots[0] else ("QAT fake-quant", "qat_fakequant")
+    cols = [("LR (nearest)", "lr"), ("teacher", "teacher"), ("pruned+kd", "recovered"), qat]
     rows = []
     for shot in shots:
         h, w = shot["teacher"].shape[:2]
@@ -292,10 +317,13 @@ def side_by_side(shots: list[dict[str, np.ndarray]], path: Path) -> None:
 # -------------------------------------------------------------------------------------- report
 def model_facts(work: Path) -> dict[str, Any]:
     prune = json.loads((work / "prune/prune.json").read_text())
-    manifest = json.loads((work / "qat/export/manifest.json").read_text())
-    ov = next(a for a in manifest["artifacts"] if a["backend"] == "openvino")
-    return {"macs_ratio": prune["macs_after"] / prune["macs_before"], "params_before": prune["params_before"],
-            "params_after": prune["params_after"], "ov_vs_fakequant_db": ov["settings"].get("vs_fake_quant_psnr_db")}
+    facts = {"macs_ratio": prune["macs_after"] / prune["macs_before"], "params_before": prune["params_before"],
+             "params_after": prune["params_after"], "ov_vs_fakequant_db": None, "export_refused": export_refused(work)}
+    if facts["export_refused"] is None:
+        manifest = json.loads((work / "qat/export/manifest.json").read_text())
+        ov = next(a for a in manifest["artifacts"] if a["backend"] == "openvino")
+        facts["ov_vs_fakequant_db"] = ov["settings"].get("vs_fake_quant_psnr_db")
+    return facts
 
 
 def fmt(v: float | None, digits: int) -> str:
@@ -308,7 +336,7 @@ def report(args: argparse.Namespace, work: Path, steps: Steps, cmds: dict[str, l
     summary, niqe_set = fid["summary"], fid["niqe_set"]
     headers = ["model"] + [f"{s} {k}" for s in summary for k in ("PSNR-Y vs teacher", "SSIM")] + [f"{niqe_set} NIQE"]
     rows = []
-    for r in ROWS:
+    for r in [r for r in ROWS if r in summary[niqe_set]]:
         cells = [LABELS[r]]
         for s in summary:
             m = summary[s][r]
@@ -318,9 +346,11 @@ def report(args: argparse.Namespace, work: Path, steps: Steps, cmds: dict[str, l
     md = render(SECTION, command=command_line("realesrgan_compress.py"), macs=f"{facts['macs_ratio']:.3f}",
                 params=f"{facts['params_before']:,} -> {facts['params_after']:,}", iterations=args.iterations,
                 qat_iterations=args.qat_iterations, batch=args.batch_size, patch=args.patch_size, crop=args.crop,
-                n=", ".join(f"{s} {summary[s]['teacher']['n']}" for s in summary), ov_db=facts["ov_vs_fakequant_db"],
+                n=", ".join(f"{s} {summary[s]['teacher']['n']}" for s in summary), ov_db=f"{facts['ov_vs_fakequant_db']} dB" if facts["export_refused"] is None
+                else f"none: the export check refused it — `{facts['export_refused']}`",
                 fidelity=md_table(headers, rows), cost=md_table(["step", "wall s", "CPU-min"], cost),
                 png=png.name, importance=args.importance,
+                qat_col="QAT INT8 OpenVINO" if facts["export_refused"] is None else "QAT INT8 fake-quant",
                 train="embedded HR images" if args.smoke else "T91 HR", machine=machine_line())
     data = {"summary": summary, "facts": facts, "steps": steps.cost, "args": {k: str(v) for k, v in vars(args).items()},
             "commands": ["sr-compress " + shlex.join(c) for c in cmds.values()]}
