@@ -19,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, add_run_args, command_line, data_root, write_results
+from _common import RESULTS_DIR, add_run_args, command_line, data_root, run_cli, write_results
 from _results import machine_line
-from compression_table import CLI, run
 
 DATA = data_root()
 SETS = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
@@ -34,9 +33,9 @@ def slug(label: str) -> str:
 def finish(d: Path, size: int, log: Path) -> None:
     """Validate and bench an export directory unless it already was."""
     if not (d / "validation.json").is_file():
-        run([*CLI, "validate", str(d), "--data", SETS, "--threads", "2"], log)
+        run_cli(["validate", str(d), "--data", SETS, "--threads", "2"], log)
     if not (d / "bench.json").is_file():
-        run([*CLI, "bench", str(d), "--size", f"{size}x{size}", "--batch", "1", "--runs", "5", "--threads", "2",
+        run_cli(["bench", str(d), "--size", f"{size}x{size}", "--batch", "1", "--runs", "5", "--threads", "2",
              "--no-compile", "--json", str(d / "bench.json")], log)
 
 
@@ -68,7 +67,7 @@ def main() -> None:
         d = w / slug(label)
         if not (d / "manifest.json").is_file():
             precisions = "fp32,fp16,int8" if label == "teacher" else "fp32,int8"
-            run([*CLI, "export", str(ckpt), "--out", str(d), "--no-onnx", "--openvino", "--precision", precisions,
+            run_cli(["export", str(ckpt), "--out", str(d), "--no-onnx", "--openvino", "--precision", precisions,
                  "--force"], log)
         finish(d, args.size, log)
         dirs.append(str(d))
@@ -80,8 +79,8 @@ def main() -> None:
         dirs.append(str(link))
     bic = w / "bicubic.json"
     if not bic.is_file():
-        run([*CLI, "eval", "--model", "bicubic", "--data", SETS, "--scale", "4", "--json", str(bic)], log)
-    run([*CLI, "report", *dirs, str(bic), "--out", str(w / "report")], log)
+        run_cli(["eval", "--model", "bicubic", "--data", SETS, "--scale", "4", "--json", str(bic)], log)
+    run_cli(["report", *dirs, str(bic), "--out", str(w / "report")], log)
     png = RESULTS_DIR / "compression_pareto_rlfn.png"
     shutil.copy(w / "report/pareto.png", png)
     labels = "; ".join(f"`{slug(lab)}` = {lab}" for lab, _ in
