@@ -25,10 +25,6 @@ MODELS = {"rlfn": DATA / "weights/RLFN/rlfn_x4.pth", "imdn": DATA / "weights/IMD
 SETS = f"{DATA / 'benchmarks/Set5'},{DATA / 'benchmarks/Set14'}"
 
 
-def run(cmd: list[str], log: Path) -> None:
-    run_cli(cmd, log, threads=2)
-
-
 def rows_for(model: str, work: Path, iters: int, batch: int, patch: int) -> list[tuple[str, list[list[str]], Path]]:
     ckpt = str(MODELS[model])
     t91 = str(DATA / "train/T91/HR")
@@ -56,7 +52,7 @@ def rows_for(model: str, work: Path, iters: int, batch: int, patch: int) -> list
 
 
 def evaluate(ckpt: Path, out: Path, log: Path) -> dict[str, float]:
-    run(["eval", "--model", str(ckpt), "--data", SETS, "--scale", "4", "--json", str(out)], log)
+    run_cli(["eval", "--model", str(ckpt), "--data", SETS, "--scale", "4", "--json", str(out)], log)
     res = json.loads(out.read_text())["results"]
     return {r["dataset"]: float(r["psnr"]) for r in res}
 
@@ -78,7 +74,7 @@ def main() -> None:
             continue
         t0, c0 = time.time(), os.times()
         for cmd in cmds:
-            run(cmd, log)
+            run_cli(cmd, log)
         c1 = os.times()
         train_cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
         psnr = evaluate(ckpt, work / f"eval_{len(cache)}.json", log)

@@ -268,6 +268,13 @@ def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = 
     return q
 
 
+def wrap_for(desc: ModelDescriptor, opts: QATOptions, model: nn.Module | None = None) -> nn.Module:
+    """:func:`wrap` ``model`` (default ``desc.model``) as ``opts`` and ``desc``'s architecture ask:
+    calibrated on ``opts``' patches, with its input range, weight bits, range estimator and float scopes."""
+    return wrap(desc.model if model is None else model, calibration(desc, opts), opts.fixed_input_range,
+                opts.half_range_weights(), opts.range_estimator, float_scopes(desc))
+
+
 def _train_all(model: nn.Module) -> None:
     # NNCF registers its integer bookkeeping (bit width, signedness) as frozen parameters too
     for p in model.parameters():
@@ -365,8 +372,7 @@ def _start(desc: ModelDescriptor, out: Path, opts: QATOptions, resume: bool) -> 
         if not isinstance(cfg, dict):
             raise CheckpointError(f"{path}: not a QAT checkpoint (no nncf_config); delete it or use another --out")
         return rebuild(desc.model, cfg, state["student"], bool(state.get("half_range_weights"))), cfg, state
-    q = wrap(desc.model, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
-             opts.range_estimator, float_scopes(desc))
+    q = wrap_for(desc, opts)
     return q, nncf_config(q), None
 
 

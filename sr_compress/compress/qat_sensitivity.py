@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..models.registry import ModelDescriptor
-from .qat import QATOptions, calibration, float_scopes, output_psnr, quantizers, wrap
+from .qat import QATOptions, output_psnr, quantizers, wrap_for
 
 MAX_IMAGES = 4
 
@@ -49,8 +49,7 @@ def sensitivity_table(desc: ModelDescriptor, opts: QATOptions) -> list[dict[str,
     images = _images(desc, opts)
     with torch.no_grad():
         refs = [fp32(x).numpy() for x in images]
-    q = wrap(fp32, calibration(desc, opts), opts.fixed_input_range, opts.half_range_weights(),
-             opts.range_estimator, float_scopes(desc)).eval()
+    q = wrap_for(desc, opts, fp32).eval()
     base = _psnr(q, images, refs)
     rows: list[dict[str, Any]] = []
     for name, mod in quantizers(q).items():
