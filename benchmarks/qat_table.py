@@ -40,8 +40,12 @@ def validation(d: Path) -> dict[str, Any]:
 def qat_runs(args: argparse.Namespace) -> dict[str, list[str]]:
     t91 = ["--data", str(SHARED / "train" / "T91" / "HR")]
     runs = {"qat_t91": t91, "qat_default": []}
+    sb = ["--speed-budget", str(args.speed_budget)] if args.speed_budget else []
+    suffix = f"_sb{round(100 * args.speed_budget)}" if args.speed_budget else ""
     for k in args.keep_float:
-        runs[f"qat_t91_kf{k}"] = [*t91, "--keep-float", str(k)]
+        runs[f"qat_t91_kf{k}{suffix}"] = [*t91, "--keep-float", str(k), *sb]
+    for k in args.default_keep_float:
+        runs[f"qat_default_kf{k}{suffix}"] = ["--keep-float", str(k), *sb]
     return runs
 
 
@@ -56,6 +60,10 @@ def main() -> None:
                     help="NNCF accuracy-control row with this max drop (dB, default held-out images); 0: no row")
     ap.add_argument("--keep-float", type=int_list, default=[],
                     help="Also a T91 QAT row per K (comma list) with the K most sensitive quantizers in float")
+    ap.add_argument("--default-keep-float", type=int_list, default=[],
+                    help="The same rows with labels from the embedded default images only")
+    ap.add_argument("--speed-budget", type=float, default=0.0,
+                    help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -136,8 +144,12 @@ def label(name: str) -> str:
              "qat_default": "QAT, embedded default images only"}
     if name == "ac":
         return "NNCF accuracy control (PTQ, layers back to float until the drop fits)"
-    if name.startswith("qat_t91_kf"):
-        return f"QAT, T91 patches, {name.removeprefix('qat_t91_kf')} most sensitive quantizers in float"
+    for prefix, data in (("qat_t91_kf", "T91 patches"), ("qat_default_kf", "embedded default images only")):
+        if name.startswith(prefix):
+            k, _, sb = name.removeprefix(prefix).partition("_sb")
+            within = f" that keep >= {sb} % of INT8 speed (measured)" if sb else ""
+            return f"QAT, {data}, of the {k} most sensitive quantizers those{within} in float" if sb else \
+                f"QAT, {data}, {k} most sensitive quantizers in float"
     return fixed[name]
 
 
@@ -167,6 +179,10 @@ def report(work: Path, dirs: dict[str, Path], cpu: dict[str, float], args: argpa
                                                                     for k, x in a["datasets"].items()}}
                                     for a in v["artifacts"]]}
         m = json.loads((d / "manifest.json").read_text())
+        data[name]["keep_float"] = (m.get("provenance") or {}).get("keep_float", [])
+        kf_file = work / name / "keep_float.json"
+        if kf_file.exists():
+            data[name]["keep_float_tries"] = json.loads(kf_file.read_text())["tries"]
         data[name]["vs_fake_quant_psnr_db"] = {a["name"]: a["settings"].get("vs_fake_quant_psnr_db")
                                                for a in m["artifacts"]}
     arch = json.loads((work / "ptq" / "manifest.json").read_text())["arch"].upper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,6 +30,9 @@ import click
               "(default: fixed to [0, 1]).")
 @click.option("--keep-float", type=int, default=0, show_default=True,
               help="Leave the K most sensitive quantizers in float (runs --sensitivity first).")
+@click.option("--speed-budget", type=float, default=0.0, show_default=True,
+              help="With --keep-float K: of the K most sensitive, keep in float only those that leave the "
+              "OpenVINO model at least this fraction of all-INT8 speed (e.g. 0.9; measured here); 0: all K.")
 @click.option("--overflow-fix", type=click.Choice(["auto", "enable", "disable"]), default="auto", show_default=True,
               help="7-bit weights so INT8 kernels cannot saturate on x86 CPUs without VNNI (auto: on when "
               "this CPU lacks VNNI; an artifact made with 'disable' is only exact on VNNI CPUs).")
@@ -40,8 +44,8 @@ import click
 @click.option("--force", is_flag=True, help="Replace --out/export if it exists.")
 def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | None, data: tuple[Path, ...],
             iterations: int, batch_size: int, patch_size: int, lr: float, scale_lr: float, calib_count: int,
-            seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, overflow_fix: str,
-            range_estimator: str, resume: bool,
+            seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, speed_budget: float,
+            overflow_fix: str, range_estimator: str, resume: bool,
             no_export: bool, force: bool) -> None:
     """INT8 QAT of MODEL (a checkpoint or zoo name); writes --out and --out/export (manifest.json)."""
     import torch
@@ -54,6 +58,8 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
         raise UserInputError("quantize: pass --qat (train) or --sensitivity (analyse)")
     if keep_float < 0:
         raise UserInputError(f"--keep-float must be >= 0, got {keep_float}")
+    if not 0 <= speed_budget <= 1:
+        raise UserInputError(f"--speed-budget must be a fraction in [0, 1] (e.g. 0.9), got {speed_budget}")
     opts = QATOptions(iterations=iterations, batch_size=batch_size, patch_size=patch_size, lr=lr,
                       scale_lr=scale_lr, seed=seed, calib_count=calib_count, checkpoint_every=checkpoint_every,
                       data=[str(d) for d in data], fixed_input_range=not calibrated_input_range,
@@ -62,15 +68,9 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     desc = load_model(model, scale)
     if sensitivity or keep_float:
-        from ..compress.qat_sensitivity import format_table, sensitivity_table
-
-        rows = sensitivity_table(desc, opts)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sensitivity.json").write_text(json.dumps(rows, indent=2) + "\n")
-        click.echo(format_table(rows))
+        opts.keep_float = _keep_float(desc, opts, out, keep_float, speed_budget)
         if not qat:
             return
-        opts.keep_float = [r["quantizer"] for r in rows[:keep_float]]
     res = run_qat(desc, out, opts, resume=resume)
     click.echo(f"qat: {res.iterations_done} iterations in {res.train_time_s:.0f} s, last L1 {res.last_loss}")
     if no_export or not res.completed:
@@ -83,7 +83,28 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
             "keep_float": opts.keep_float, "seed": seed, "overflow_fix": overflow_fix,
             "range_estimator": range_estimator,
             "weights": "7-bit in the INT8 grid" if opts.half_range_weights() else "8-bit"}
+    if speed_budget and keep_float:
+        prov["speed_budget"] = speed_budget
     manifest = export_qat(res.model, desc, out / "export", prov, force=True)
     for a in manifest.artifacts:
         click.echo(f"  {a.name:<14} {a.path:<26} vs fake-quant {a.settings['vs_fake_quant_psnr_db']} dB")
     click.echo(f"exported to {out / 'export'} (sr-compress validate {out / 'export'} --data ...)")
+
+
+def _keep_float(desc: Any, opts: Any, out: Path, k: int, budget: float) -> list[str]:
+    """The sensitivity table (written and printed), then the quantizers to leave in float."""
+    from ..compress.qat import wrap_for
+    from ..compress.qat_sensitivity import format_table, sensitivity_table
+    from ..compress.qat_speed import choose_within_budget, format_trace
+
+    rows = sensitivity_table(desc, opts)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sensitivity.json").write_text(json.dumps(rows, indent=2) + "\n")
+    click.echo(format_table(rows))
+    top = [r["quantizer"] for r in rows[:k] if r["gain_db"] > 0]
+    if not (budget and top):
+        return top
+    kept, trace = choose_within_budget(wrap_for(desc, opts, desc.model.eval()), top, budget)
+    (out / "keep_float.json").write_text(json.dumps({"budget": budget, "kept": kept, "tries": trace}, indent=2) + "\n")
+    click.echo(format_trace(trace, budget))
+    return kept

@@ -187,6 +187,23 @@ def test_sensitivity_table_ranks_every_quantizer(tiny: tuple[object, Path], trai
     assert rows[0]["quantizer"] in format_table(rows)
 
 
+def test_speed_budget_keeps_what_fits_and_restores_the_model(tiny: tuple[object, Path]) -> None:
+    # the decision rule, not the timings: budget 0 admits every candidate, an unreachable one none,
+    # and the model comes back with every quantizer enabled
+    from sr_compress.compress.qat import wrap_for
+    from sr_compress.compress.qat_speed import choose_within_budget, format_trace
+
+    desc, _ = tiny
+    q = wrap_for(desc, _opts(), desc.model.eval())
+    names = list(quantizers(q))[:2]
+    kept, trace = choose_within_budget(q, names, 0.0, size=16, rounds=2)
+    assert kept == names and [t["kept"] for t in trace] == [True, True]
+    kept, trace = choose_within_budget(q, names, float("inf"), size=16, rounds=2)
+    assert kept == [] and all(t["speed_vs_int8"] > 0 for t in trace)
+    assert all(m.is_enabled_quantization() for m in quantizers(q).values())
+    assert names[0] in format_trace(trace, 0.9)
+
+
 def test_trained_ranges_stay_deployable(trained: object) -> None:
     for name, q in quantizers(trained.model).items():
         if hasattr(q, "input_low"):

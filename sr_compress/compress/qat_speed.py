@@ -1,0 +1,92 @@
+"""Which sensitive quantizers can stay in float without costing more than a speed budget.
+
+Leaving a quantizer in float is free on some tensors (the network input's first convolution has
+3 input channels) and expensive on others: OpenVINO runs a convolution in INT8 only when both its
+input and its weights are quantized, and one float input of a concatenation can push the whole
+concatenation and its consumer to FP32 (IMDN). The cost is a property of the runtime's graph, so
+it is measured, not estimated: each candidate set is exported to an in-memory OpenVINO model and
+timed against the all-INT8 one, interleaved in this process so that load on the machine hits both
+alike. Candidates are taken most sensitive first (``qat_sensitivity``) and kept when the set with
+them still runs at ``budget`` of the all-INT8 speed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .qat import quantizers
+
+
+def _compile(model: nn.Module, example: torch.Tensor, threads: int) -> Any:
+    import openvino as ov
+
+    from .qat_export import _export_mode
+
+    model.eval()
+    _export_mode(model, qdq=False)
+    with torch.no_grad():
+        ovm = ov.convert_model(model, example_input=example)
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    return ov.Core().compile_model(ovm, "CPU", config)
+
+
+def interleaved_ms(compiled: Sequence[Any], x: np.ndarray, rounds: int = 15, warmup: int = 2) -> list[float]:
+    """Median latency (ms) of each compiled model, timed round-robin so that load changes hit all alike."""
+    requests = [c.create_infer_request() for c in compiled]
+    for _ in range(warmup):
+        for r in requests:
+            r.infer([x])
+    times: list[list[float]] = [[] for _ in requests]
+    for _ in range(rounds):
+        for i, r in enumerate(requests):
+            t = time.perf_counter()
+            r.infer([x])
+            times[i].append(time.perf_counter() - t)
+    return [1000 * float(np.median(t)) for t in times]
+
+
+def with_float(model: nn.Module, names: Sequence[str], example: torch.Tensor, threads: int) -> Any:
+    """The model compiled with ``names`` in float (they are re-enabled afterwards)."""
+    qs = quantizers(model)
+    for n in names:
+        qs[n].disable_quantization()
+    try:
+        return _compile(model, example, threads)
+    finally:
+        for n in names:
+            qs[n].enable_quantization()
+
+
+def choose_within_budget(model: nn.Module, candidates: Sequence[str], budget: float, size: int = 96,
+                         threads: int = 2, rounds: int = 15) -> tuple[list[str], list[dict[str, Any]]]:
+    """Greedy: try each candidate (in the given order) on top of those kept; keep it when the set's
+    measured speed is at least ``budget`` x the all-INT8 model's. Returns (kept, one row per try)."""
+    example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    x = example.numpy()
+    base = with_float(model, [], example, threads)
+    kept: list[str] = []
+    trace: list[dict[str, Any]] = []
+    for name in candidates:
+        trial = with_float(model, [*kept, name], example, threads)
+        base_ms, trial_ms = interleaved_ms([base, trial], x, rounds)
+        ratio = base_ms / trial_ms
+        ok = ratio >= budget
+        if ok:
+            kept.append(name)
+        trace.append({"quantizer": name, "all_int8_ms": round(base_ms, 2), "with_float_ms": round(trial_ms, 2),
+                      "speed_vs_int8": round(ratio, 3), "kept": ok})
+    return kept, trace
+
+
+def format_trace(trace: list[dict[str, Any]], budget: float) -> str:
+    lines = [f"keep-float under a speed budget of {budget:.0%} of all-INT8 (OpenVINO, measured per try):",
+             f"{'try':>3}  {'speed':>6}  {'kept':>4}  quantizer (with every kept one before it)"]
+    for i, r in enumerate(trace, 1):
+        lines.append(f"{i:>3}  {r['speed_vs_int8']:>6.1%}  {'yes' if r['kept'] else 'no':>4}  {r['quantizer']}")
+    return "\n".join(lines)
