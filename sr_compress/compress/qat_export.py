@@ -3,8 +3,8 @@
 Both artifacts are traced from the fake-quant PyTorch model itself (not re-quantized), so they
 carry the trained quantizer ranges: OpenVINO gets ``FakeQuantize`` ops (its CPU plugin runs them
 as INT8), ONNX gets ``QuantizeLinear``/``DequantizeLinear`` pairs (NNCF's QDQ export mode). Each
-export is then checked against the fake-quant model on a probe image (``check_artifact``): an
-artifact that does not reproduce its model is refused instead of shipped.
+export is then checked against the fake-quant and FP32 models on a probe image (``check_artifact``,
+``artifact_ok``): an artifact that does not reproduce its model is refused instead of shipped.
 """
 
 from __future__ import annotations
@@ -23,10 +23,17 @@ from ..export.manifest import ArtifactEntry, Manifest, sha256_file, tool_version
 from ..models.registry import ModelDescriptor
 from .qat import output_psnr, quantizers
 
-# an artifact whose output is further than this (dB, peak 1) from the fake-quant model is refused:
-# rounding-boundary differences of INT8 kernels stay above it (43-96 dB measured), while INT8
-# saturation on a CPU without VNNI (QAT without the overflow fix, see runtime/cpu.py) gave 15-38 dB
+# An artifact within this (dB, peak 1) of the fake-quant model passes outright: rounding-boundary
+# differences of INT8 kernels stay above it on well-quantized models (43-96 dB measured), while
+# INT8 saturation on a CPU without VNNI (QAT without the overflow fix, see runtime/cpu.py) gave
+# 15-38 dB. Below it, an artifact still passes when it is as faithful to the FP32 model as the
+# fake-quant model is (within FIDELITY_MARGIN_DB): a rounding flip in one layer moves the next
+# layers' values across other rounding boundaries, so after enough layers two correct INT8
+# implementations differ by about the quantization noise itself (RLFN x4 QAT on Set5: IR vs
+# fake-quant 41.8-42.9 dB with each 40.9-42.8 dB from FP32; ONNX vs IR the same), and a model
+# whose fake-quant is 30 dB from FP32 (Real-ESRGAN x4plus) has artifacts ~30 dB from it too.
 MIN_ARTIFACT_PSNR = 40.0
+FIDELITY_MARGIN_DB = 1.0
 
 
 def _export_mode(model: nn.Module, qdq: bool) -> None:
@@ -97,11 +104,24 @@ def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
 
-def check_artifact(model: nn.Module, path: Path, x: np.ndarray) -> float:
-    """PSNR (dB) of the artifact's output vs the fake-quant model's on ``x``."""
+def check_artifact(model: nn.Module, path: Path, x: np.ndarray, fp32: nn.Module | None = None) -> dict[str, float]:
+    """PSNR (dB) on ``x`` of the artifact vs the fake-quant model, and (with ``fp32``) of the
+    artifact and of the fake-quant model vs the FP32 model."""
+    y = run_artifact(path, x)
     with torch.no_grad():
-        ref = model(torch.from_numpy(x)).numpy()
-    return output_psnr(run_artifact(path, x), ref)
+        fq = model(torch.from_numpy(x)).numpy()
+        out = {"vs_fake_quant": output_psnr(y, fq)}
+        if fp32 is not None:
+            ref = fp32.eval()(torch.from_numpy(x)).numpy()
+            out.update(vs_fp32=output_psnr(y, ref), fake_quant_vs_fp32=output_psnr(fq, ref))
+    return out
+
+
+def artifact_ok(db: dict[str, float], min_psnr: float = MIN_ARTIFACT_PSNR) -> bool:
+    """Whether an artifact reproduces its fake-quant model (see MIN_ARTIFACT_PSNR)."""
+    if db["vs_fake_quant"] >= min_psnr:
+        return True
+    return "vs_fp32" in db and db["vs_fp32"] >= db["fake_quant_vs_fp32"] - FIDELITY_MARGIN_DB
 
 
 def probe_image(desc: ModelDescriptor, size: int = 64) -> np.ndarray:
@@ -118,7 +138,9 @@ def probe_image(desc: ModelDescriptor, size: int = 64) -> np.ndarray:
 
 def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provenance: dict[str, Any],
                force: bool = False, min_psnr: float = MIN_ARTIFACT_PSNR) -> Manifest:
-    """Write ``openvino/model.int8.xml``, ``model.qdq.onnx``, ``reference.pth`` and manifest.json to ``out``."""
+    """Write ``openvino/model.int8.xml``, ``model.qdq.onnx``, ``reference.pth`` and manifest.json to ``out``.
+
+    ``desc.model`` is the FP32 model ``model`` was quantized from (the fidelity check's reference)."""
     from ..models.load import save_model
 
     out = Path(out)
@@ -128,6 +150,7 @@ def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provena
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         x = probe_image(desc)
+        fp32 = desc.model
         (tmp / "openvino").mkdir()
         manifest = Manifest(arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
                             source=desc.source, source_sha256=desc.source_sha256, hyperparams=dict(desc.hyperparams),
@@ -139,11 +162,13 @@ def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provena
                 s = export_openvino(model, desc, tmp / rel, torch.from_numpy(x))
             else:
                 s = export_onnx_qdq(model, tmp / rel, torch.from_numpy(x))
-            db = check_artifact(model, tmp / rel, x)
-            if db < min_psnr:
-                raise ExportError(f"{name}: output is {db:.1f} dB from the fake-quant model (< {min_psnr} dB); "
-                                  "the export does not reproduce the trained model")
-            s.update({"vs_fake_quant_psnr_db": round(db, 2), "provenance": provenance})
+            db = check_artifact(model, tmp / rel, x, fp32)
+            if not artifact_ok(db, min_psnr):
+                raise ExportError(f"{name}: output is {db['vs_fake_quant']:.1f} dB from the fake-quant model "
+                                  f"(< {min_psnr} dB) and {db['vs_fp32']:.1f} dB from FP32 where the fake-quant "
+                                  f"model is {db['fake_quant_vs_fp32']:.1f} dB; the export does not reproduce it")
+            s.update({"vs_fake_quant_psnr_db": round(db["vs_fake_quant"], 2), "vs_fp32_psnr_db": round(db["vs_fp32"], 2),
+                      "fake_quant_vs_fp32_psnr_db": round(db["fake_quant_vs_fp32"], 2), "provenance": provenance})
             manifest.artifacts.append(ArtifactEntry(name=name, path=rel, backend=backend, precision="int8",
                                                     sha256=sha256_file(tmp / rel), opset=17 if extra == [] else None,
                                                     settings=s, files=[rel, *extra]))
