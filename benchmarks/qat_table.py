@@ -46,6 +46,9 @@ def qat_runs(args: argparse.Namespace) -> dict[str, list[str]]:
         runs[f"qat_t91_kf{k}{suffix}"] = [*t91, "--keep-float", str(k), *sb]
     for k in args.default_keep_float:
         runs[f"qat_default_kf{k}{suffix}"] = ["--keep-float", str(k), *sb]
+    for k in args.default_same_float:  # the float set the T91 row chose, so the two rows differ only in data
+        runs[f"qat_default_kf{k}{suffix}"] = ["--keep-float-from", str(Path(args.work) / f"qat_t91_kf{k}{suffix}" /
+                                                                    ("keep_float.json" if sb else "qat_options.json"))]
     return runs
 
 
@@ -62,6 +65,8 @@ def main() -> None:
                     help="Also a T91 QAT row per K (comma list) with the K most sensitive quantizers in float")
     ap.add_argument("--default-keep-float", type=int_list, default=[],
                     help="The same rows with labels from the embedded default images only")
+    ap.add_argument("--default-same-float", type=int_list, default=[],
+                    help="Default-images rows that keep in float what the T91 row with that K chose")
     ap.add_argument("--speed-budget", type=float, default=0.0,
                     help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
     args = ap.parse_args()

@@ -33,6 +33,8 @@ import click
 @click.option("--speed-budget", type=float, default=0.0, show_default=True,
               help="With --keep-float K: of the K most sensitive, keep in float only those that leave the "
               "OpenVINO model at least this fraction of all-INT8 speed (e.g. 0.9; measured here); 0: all K.")
+@click.option("--keep-float-from", type=click.Path(path_type=Path), default=None,
+              help="Leave in float the quantizers another run chose (its keep_float.json or qat_options.json).")
 @click.option("--overflow-fix", type=click.Choice(["auto", "enable", "disable"]), default="auto", show_default=True,
               help="7-bit weights so INT8 kernels cannot saturate on x86 CPUs without VNNI (auto: on when "
               "this CPU lacks VNNI; an artifact made with 'disable' is only exact on VNNI CPUs).")
@@ -45,7 +47,7 @@ import click
 def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | None, data: tuple[Path, ...],
             iterations: int, batch_size: int, patch_size: int, lr: float, scale_lr: float, calib_count: int,
             seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, speed_budget: float,
-            overflow_fix: str, range_estimator: str, resume: bool,
+            keep_float_from: Path | None, overflow_fix: str, range_estimator: str, resume: bool,
             no_export: bool, force: bool) -> None:
     """INT8 QAT of MODEL (a checkpoint or zoo name); writes --out and --out/export (manifest.json)."""
     import torch
@@ -58,6 +60,8 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
         raise UserInputError("quantize: pass --qat (train) or --sensitivity (analyse)")
     if keep_float < 0:
         raise UserInputError(f"--keep-float must be >= 0, got {keep_float}")
+    if keep_float and keep_float_from is not None:
+        raise UserInputError("pass --keep-float K or --keep-float-from FILE, not both")
     if not 0 <= speed_budget <= 1:
         raise UserInputError(f"--speed-budget must be a fraction in [0, 1] (e.g. 0.9), got {speed_budget}")
     opts = QATOptions(iterations=iterations, batch_size=batch_size, patch_size=patch_size, lr=lr,
@@ -67,10 +71,14 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
     opts.check()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     desc = load_model(model, scale)
+    if keep_float_from is not None:
+        opts.keep_float = _names_from(keep_float_from)
     if sensitivity or keep_float:
-        opts.keep_float = _keep_float(desc, opts, out, keep_float, speed_budget)
+        chosen = _keep_float(desc, opts, out, keep_float, speed_budget)
         if not qat:
             return
+        if keep_float:
+            opts.keep_float = chosen
     res = run_qat(desc, out, opts, resume=resume)
     click.echo(f"qat: {res.iterations_done} iterations in {res.train_time_s:.0f} s, last L1 {res.last_loss}")
     if no_export or not res.completed:
@@ -85,6 +93,8 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
             "weights": "7-bit in the INT8 grid" if opts.half_range_weights() else "8-bit"}
     if speed_budget and keep_float:
         prov["speed_budget"] = speed_budget
+    if keep_float_from is not None:
+        prov["keep_float_from"] = str(keep_float_from)
     manifest = export_qat(res.model, desc, out / "export", prov, force=True)
     for a in manifest.artifacts:
         click.echo(f"  {a.name:<14} {a.path:<26} vs fake-quant {a.settings['vs_fake_quant_psnr_db']} dB")
@@ -108,3 +118,19 @@ def _keep_float(desc: Any, opts: Any, out: Path, k: int, budget: float) -> list[
     (out / "keep_float.json").write_text(json.dumps({"budget": budget, "kept": kept, "tries": trace}, indent=2) + "\n")
     click.echo(format_trace(trace, budget))
     return kept
+
+
+def _names_from(path: Path) -> list[str]:
+    """Quantizer names from a run's keep_float.json (``kept``) or qat_options.json (``keep_float``)."""
+    from ..errors import UserInputError
+
+    if not path.is_file():
+        raise UserInputError(f"--keep-float-from {path}: no such file (pass a QAT run's keep_float.json)")
+    try:
+        obj = json.loads(path.read_text())
+        names = obj["kept"] if "kept" in obj else obj["keep_float"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserInputError(f"--keep-float-from {path}: not a keep_float.json or qat_options.json of a QAT run") from None
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise UserInputError(f"--keep-float-from {path}: its quantizer list is not a list of names")
+    return names

@@ -45,10 +45,12 @@ def interleaved_ms(compiled: Sequence[Any], x: np.ndarray, rounds: int = 20, war
         for r in requests:
             r.infer([x])
     times: list[list[float]] = [[] for _ in requests]
-    for _ in range(rounds):
-        for i, r in enumerate(requests):
+    order = list(range(len(requests)))
+    for k in range(rounds):
+        # every other round backwards (A B, B A, ...): neither model always runs right after the other
+        for i in order if k % 2 == 0 else order[::-1]:
             t = time.perf_counter()
-            r.infer([x])
+            requests[i].infer([x])
             times[i].append(time.perf_counter() - t)
     return [1000 * float(np.min(t)) for t in times]
 

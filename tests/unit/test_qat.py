@@ -165,6 +165,7 @@ def _scores_vs_gt(model: object, exp: Path, artifacts: list) -> dict[str, float]
     (["--qat", "--out", "X", "--data", "/nonexistent/dir"], "--data"),
     (["--qat", "--out", "X", "--keep-float", "-1"], "--keep-float"),
     (["--qat", "--out", "X", "--keep-float", "2", "--speed-budget", "90"], "--speed-budget"),
+    (["--qat", "--out", "X", "--keep-float-from", "/nonexistent.json"], "--keep-float-from"),
 ])
 def test_bad_input_is_one_line_exit_2(tiny: tuple[object, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
                                       args: list[str], needle: str) -> None:
@@ -203,6 +204,21 @@ def test_speed_budget_keeps_what_fits_and_restores_the_model(tiny: tuple[object,
     assert kept == [] and all(t["speed_vs_int8"] > 0 for t in trace)
     assert all(m.is_enabled_quantization() for m in quantizers(q).values())
     assert names[0] in format_trace(trace, 0.9)
+
+
+def test_keep_float_from_reads_another_runs_choice(tmp_path: Path) -> None:
+    import json
+
+    from sr_compress.cli.quantize import _names_from
+    from sr_compress.errors import UserInputError
+
+    (tmp_path / "keep_float.json").write_text(json.dumps({"budget": 0.9, "kept": ["a", "b"], "tries": []}))
+    (tmp_path / "qat_options.json").write_text(json.dumps({"iterations": 3, "keep_float": ["c"]}))
+    (tmp_path / "bad.json").write_text(json.dumps({"kept": "a"}))
+    assert _names_from(tmp_path / "keep_float.json") == ["a", "b"]
+    assert _names_from(tmp_path / "qat_options.json") == ["c"]
+    with pytest.raises(UserInputError, match="not a list"):
+        _names_from(tmp_path / "bad.json")
 
 
 def test_trained_ranges_stay_deployable(trained: object) -> None:
