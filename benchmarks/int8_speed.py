@@ -2,7 +2,7 @@
 
 ``sr-compress bench`` times one export directory per process; on a shared machine two such runs
 minutes apart can differ several-fold. Here every artifact is loaded once and the timed runs go
-round-robin (artifact A, B, C, A, B, C, ...), so load changes hit all of them alike; the table
+round-robin (A, B, C, then C, B, A, ...), so load changes hit all of them alike; the table
 gives each one's median and its ratio to the first.
 
     python benchmarks/int8_speed.py --section int8_speed_rlfn \\
@@ -40,8 +40,9 @@ def measure(runners: list[tuple[str, Any]], x: np.ndarray, rounds: int, warmup: 
         for _, r in runners:
             r.run(x)
     times: dict[str, list[float]] = {name: [] for name, _ in runners}
-    for _ in range(rounds):
-        for name, r in runners:
+    for k in range(rounds):
+        # every other round backwards, so no artifact always runs right after the same neighbour
+        for name, r in runners if k % 2 == 0 else runners[::-1]:
             t = time.perf_counter()
             r.run(x)
             times[name].append(time.perf_counter() - t)

@@ -30,8 +30,8 @@ def _compile(model: nn.Module, example: torch.Tensor, threads: int) -> Any:
 
     model.eval()
     _export_mode(model, qdq=False)
-    with torch.no_grad():
-        ovm = ov.convert_model(model, example_input=example)
+    with torch.no_grad():  # dynamic spatial shape, as exported: a static one timed float islands ~5 % cheaper
+        ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
     return ov.Core().compile_model(ovm, "CPU", config)
 
