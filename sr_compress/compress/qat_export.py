@@ -36,7 +36,8 @@ MIN_ARTIFACT_PSNR = 40.0
 FIDELITY_MARGIN_DB = 1.0
 
 
-def _export_mode(model: nn.Module, qdq: bool) -> None:
+def export_mode(model: nn.Module, qdq: bool) -> None:
+    """Set every quantizer to export as OpenVINO ``FakeQuantize`` (``qdq=False``) or ONNX QDQ pairs."""
     from nncf.torch.quantization.layers import QuantizerExportMode
 
     mode = QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS if qdq else QuantizerExportMode.FAKE_QUANTIZE
@@ -48,7 +49,7 @@ def export_openvino(model: nn.Module, desc: ModelDescriptor, xml: Path, example:
     import openvino as ov
 
     model.eval()
-    _export_mode(model, qdq=False)
+    export_mode(model, qdq=False)
     with torch.no_grad():
         ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
     ovm.set_rt_info(str(desc.scale), ["sr_compress", "scale"])
@@ -60,7 +61,7 @@ def export_openvino(model: nn.Module, desc: ModelDescriptor, xml: Path, example:
 
 def export_onnx_qdq(model: nn.Module, path: Path, example: torch.Tensor, opset: int = 17) -> dict[str, Any]:
     model.eval()
-    _export_mode(model, qdq=True)
+    export_mode(model, qdq=True)
     try:
         with torch.no_grad():
             torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
@@ -68,7 +69,7 @@ def export_onnx_qdq(model: nn.Module, path: Path, example: torch.Tensor, opset: 
                               dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                                             "output": {0: "batch", 2: "height", 3: "width"}})
     finally:
-        _export_mode(model, qdq=False)
+        export_mode(model, qdq=False)
     ops = count_ops_onnx(path)
     return {"format": "QDQ", "source": "torch (nncf fake-quant)", "quantize_linear": ops.get("QuantizeLinear", 0),
             "dequantize_linear": ops.get("DequantizeLinear", 0)}

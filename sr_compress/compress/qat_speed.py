@@ -26,10 +26,10 @@ from .qat import quantizers
 def _compile(model: nn.Module, example: torch.Tensor, threads: int) -> Any:
     import openvino as ov
 
-    from .qat_export import _export_mode
+    from .qat_export import export_mode
 
     model.eval()
-    _export_mode(model, qdq=False)
+    export_mode(model, qdq=False)
     with torch.no_grad():  # dynamic spatial shape, as exported: a static one timed float islands ~5 % cheaper
         ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
