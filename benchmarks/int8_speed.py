@@ -13,7 +13,7 @@ gives each one's median and its ratio to the first.
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +36,10 @@ def load(spec: str, threads: int) -> tuple[str, Any, dict[str, Any]]:
 
 
 def measure(runners: list[tuple[str, Any]], x: np.ndarray, rounds: int, warmup: int) -> dict[str, list[float]]:
-    for _ in range(warmup):
-        for _, r in runners:
-            r.run(x)
-    times: dict[str, list[float]] = {name: [] for name, _ in runners}
-    for k in range(rounds):
-        # every other round backwards, so no artifact always runs right after the same neighbour
-        for name, r in runners if k % 2 == 0 else runners[::-1]:
-            t = time.perf_counter()
-            r.run(x)
-            times[name].append(time.perf_counter() - t)
-    return times
+    from sr_compress.evaluate.bench import interleaved_times
+
+    times = interleaved_times([partial(r.run, x) for _, r in runners], rounds, warmup)
+    return {name: t for (name, _), t in zip(runners, times)}
 
 
 def main() -> None:

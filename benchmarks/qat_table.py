@@ -152,9 +152,10 @@ def label(name: str) -> str:
     for prefix, data in (("qat_t91_kf", "T91 patches"), ("qat_default_kf", "embedded default images only")):
         if name.startswith(prefix):
             k, _, sb = name.removeprefix(prefix).partition("_sb")
-            within = f" that keep >= {sb} % of INT8 speed (measured)" if sb else ""
-            return f"QAT, {data}, of the {k} most sensitive quantizers those{within} in float" if sb else \
-                f"QAT, {data}, {k} most sensitive quantizers in float"
+            if sb:
+                return (f"QAT, {data}, of the {k} most sensitive quantizers those that keep >= {sb} % of INT8 "
+                        "speed (measured) in float")
+            return f"QAT, {data}, {k} most sensitive quantizers in float"
     return fixed[name]
 
 

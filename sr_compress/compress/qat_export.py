@@ -45,13 +45,20 @@ def export_mode(model: nn.Module, qdq: bool) -> None:
         q.set_export_mode(mode)
 
 
-def export_openvino(model: nn.Module, desc: ModelDescriptor, xml: Path, example: torch.Tensor) -> dict[str, Any]:
+def to_openvino(model: nn.Module, example: torch.Tensor) -> Any:
+    """The fake-quant model as an in-memory OpenVINO model (``FakeQuantize`` ops, any batch and size)."""
     import openvino as ov
 
     model.eval()
     export_mode(model, qdq=False)
     with torch.no_grad():
-        ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+        return ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+
+
+def export_openvino(model: nn.Module, desc: ModelDescriptor, xml: Path, example: torch.Tensor) -> dict[str, Any]:
+    import openvino as ov
+
+    ovm = to_openvino(model, example)
     ovm.set_rt_info(str(desc.scale), ["sr_compress", "scale"])
     ovm.set_rt_info(desc.arch, ["sr_compress", "arch"])
     ovm.set_rt_info(str(desc.size_requirements.multiple_of), ["sr_compress", "multiple_of"])
@@ -105,17 +112,15 @@ def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
 
-def check_artifact(model: nn.Module, path: Path, x: np.ndarray, fp32: nn.Module | None = None) -> dict[str, float]:
-    """PSNR (dB) on ``x`` of the artifact vs the fake-quant model, and (with ``fp32``) of the
-    artifact and of the fake-quant model vs the FP32 model."""
+def check_artifact(model: nn.Module, path: Path, x: np.ndarray, fp32: nn.Module) -> dict[str, float]:
+    """PSNR (dB) on ``x`` of the artifact vs the fake-quant model, and of the artifact and of the
+    fake-quant model vs the FP32 model."""
     y = run_artifact(path, x)
     with torch.no_grad():
         fq = model(torch.from_numpy(x)).numpy()
-        out = {"vs_fake_quant": output_psnr(y, fq)}
-        if fp32 is not None:
-            ref = fp32.eval()(torch.from_numpy(x)).numpy()
-            out.update(vs_fp32=output_psnr(y, ref), fake_quant_vs_fp32=output_psnr(fq, ref))
-    return out
+        ref = fp32.eval()(torch.from_numpy(x)).numpy()
+    return {"vs_fake_quant": output_psnr(y, fq), "vs_fp32": output_psnr(y, ref),
+            "fake_quant_vs_fp32": output_psnr(fq, ref)}
 
 
 def artifact_ok(db: dict[str, float], min_psnr: float = MIN_ARTIFACT_PSNR) -> bool:
@@ -151,7 +156,6 @@ def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provena
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         x = probe_image(desc)
-        fp32 = desc.model
         (tmp / "openvino").mkdir()
         manifest = Manifest(arch=desc.arch, scale=desc.scale, size_requirements=desc.summary()["size_requirements"],
                             source=desc.source, source_sha256=desc.source_sha256, hyperparams=dict(desc.hyperparams),
@@ -163,7 +167,7 @@ def export_qat(model: nn.Module, desc: ModelDescriptor, out: str | Path, provena
                 s = export_openvino(model, desc, tmp / rel, torch.from_numpy(x))
             else:
                 s = export_onnx_qdq(model, tmp / rel, torch.from_numpy(x))
-            db = check_artifact(model, tmp / rel, x, fp32)
+            db = check_artifact(model, tmp / rel, x, desc.model)
             if not artifact_ok(db, min_psnr):
                 raise ExportError(f"{name}: output is {db['vs_fake_quant']:.1f} dB from the fake-quant model "
                                   f"(< {min_psnr} dB) and {db['vs_fp32']:.1f} dB from FP32 where the fake-quant "

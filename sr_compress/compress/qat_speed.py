@@ -12,8 +12,8 @@ them still runs at ``budget`` of the all-INT8 speed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,32 +26,21 @@ from .qat import quantizers
 def _compile(model: nn.Module, example: torch.Tensor, threads: int) -> Any:
     import openvino as ov
 
-    from .qat_export import export_mode
+    from .qat_export import to_openvino
 
-    model.eval()
-    export_mode(model, qdq=False)
-    with torch.no_grad():  # dynamic spatial shape, as exported: a static one timed float islands ~5 % cheaper
-        ovm = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+    # to_openvino's dynamic spatial shape is what the export writes: a static one timed float islands ~5 % cheaper
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
-    return ov.Core().compile_model(ovm, "CPU", config)
+    return ov.Core().compile_model(to_openvino(model, example), "CPU", config)
 
 
 def interleaved_ms(compiled: Sequence[Any], x: np.ndarray, rounds: int = 20, warmup: int = 2) -> list[float]:
-    """Fastest latency (ms) of each compiled model over ``rounds``, timed round-robin so that load
-    changes hit all alike; other work on the machine only ever adds time, so the minimum is the
-    steadiest estimate of what the model itself costs (medians moved 30 % between tries here)."""
+    """Fastest latency (ms) of each compiled model over ``rounds``, interleaved
+    (``evaluate.bench.interleaved_times``); other work on the machine only ever adds time, so the
+    minimum is the steadiest estimate of what the model itself costs (medians moved 30 % between tries here)."""
+    from ..evaluate.bench import interleaved_times
+
     requests = [c.create_infer_request() for c in compiled]
-    for _ in range(warmup):
-        for r in requests:
-            r.infer([x])
-    times: list[list[float]] = [[] for _ in requests]
-    order = list(range(len(requests)))
-    for k in range(rounds):
-        # every other round backwards (A B, B A, ...): neither model always runs right after the other
-        for i in order if k % 2 == 0 else order[::-1]:
-            t = time.perf_counter()
-            requests[i].infer([x])
-            times[i].append(time.perf_counter() - t)
+    times = interleaved_times([partial(r.infer, [x]) for r in requests], rounds, warmup)
     return [1000 * float(np.min(t)) for t in times]
 
 

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,23 @@ def cpu_peak(threads: int | None = None) -> CpuPeak:
     vnni = bool(flags & {"avx512_vnni", "avx_vnni", "avx512vnni"})
     return CpuPeak(cores, (mhz or 2000.0) / 1000.0, lanes, 2, isa + (" + VNNI" if vnni else ""), model,
                    4 if vnni else 2)
+
+
+def interleaved_times(calls: Sequence[Callable[[], object]], rounds: int, warmup: int) -> list[list[float]]:
+    """Seconds of each call over ``rounds``, timed round-robin in one process with every other round
+    backwards (A B C, C B A, ...): load changes hit all alike, and none always runs right after the
+    same neighbour. For fair ratios between artifacts; ``bench_export`` times one at a time."""
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    order = list(range(len(calls)))
+    for k in range(rounds):
+        for i in order if k % 2 == 0 else order[::-1]:
+            t = time.perf_counter()
+            calls[i]()
+            times[i].append(time.perf_counter() - t)
+    return times
 
 
 def parse_size(text: str) -> tuple[int, int]:
