@@ -42,18 +42,31 @@ def measure(runners: list[tuple[str, Any]], x: np.ndarray, rounds: int, warmup: 
     return {name: t for (name, _), t in zip(runners, times)}
 
 
+def paired_speed(ref: list[float], other: list[float]) -> list[float]:
+    """Quartiles of ref/other over rounds: both ran in the same round, so a load spike hits the pair."""
+    r = np.asarray(ref) / np.asarray(other)
+    return [round(float(v), 4) for v in np.percentile(r, [25, 50, 75])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("targets", nargs="+", help="LABEL=EXPORT_DIR:ARTIFACT (the first is the ratio's base)")
     ap.add_argument("--size", type=int, default=128, help="LR side (square input)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=1, help="Measure this many times in a row (each its own "
+                    "interleaved series); the --versus column lists every repeat's figure")
+    ap.add_argument("--versus", default="", help="Also each artifact's speed relative to this label: the median "
+                    "(and quartiles) of the per-round ratios, paired within a round")
     add_run_args(ap, "int8_speed", threads=2)
     args = ap.parse_args()
+    if args.versus and args.versus not in [t.partition("=")[0] for t in args.targets]:
+        raise SystemExit(f"--versus {args.versus}: not one of the labels")
     start(args)
     loaded = [load(t, args.threads) for t in args.targets]
     x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
-    times = measure([(n, r) for n, r, _ in loaded], x, args.rounds, args.warmup)
+    series = [measure([(n, r) for n, r, _ in loaded], x, args.rounds, args.warmup) for _ in range(args.repeats)]
+    times = {n: [t for s in series for t in s[n]] for n, _, _ in loaded}
     base = float(np.median(times[loaded[0][0]]))
     rows, data = [], {}
     for name, _, info in loaded:
@@ -61,10 +74,16 @@ def main() -> None:
         rows.append([name, info["artifact"], info["provenance"], round(med * 1e3, 1),
                      round(float(np.percentile(times[name], 90)) * 1e3, 1), round(base / med, 2)])
         data[name] = {**info, "median_ms": med * 1e3, "times_ms": [t * 1e3 for t in times[name]]}
+        if args.versus:
+            qs = [paired_speed(s[args.versus], s[name]) for s in series]
+            rows[-1].append(" / ".join(f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}]" for q in qs))
+            data[name][f"speed_vs_{args.versus}_quartiles"] = qs
     md = (f"{machine_line()}\n\nCommand: `{command_line(Path(__file__).name)}`\n\nLR {args.size}x{args.size}, "
-          f"batch 1, {args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} warm-up rounds, "
-          "all artifacts in one process.\n\n"
-          + md_table(["label", "artifact", "made by", "median ms", "p90 ms", f"speed-up vs {loaded[0][0]}"], rows)
+          f"batch 1, {args.threads} threads, {args.repeats} x {args.rounds} interleaved rounds after {args.warmup} "
+          "warm-up rounds each, all artifacts in one process (medians over all rounds).\n\n"
+          + md_table(["label", "artifact", "made by", "median ms", "p90 ms", f"speed-up vs {loaded[0][0]}",
+                      *([f"speed vs {args.versus}, median of per-round ratios [quartiles], per repeat"]
+                        if args.versus else [])], rows)
           + "\n")
     write_results(args, md, data)
 

@@ -1,6 +1,6 @@
 """Pruning curve: Set5 drop after recovery vs MACs ratio, with the recovery budget on the x-axis.
 
-For each model and MACs target: ``sr-compress prune`` (Taylor importance, 4-channel rounding), then
+For each model and MACs target: ``sr-compress prune`` (Taylor importance, ``--round-to`` channel rounding, default 4), then
 ``sr-compress distill --init PRUNED --teacher ORIGINAL --method kd`` on T91 with Set5 validated every
 ``--val-every`` iterations (val.csv), then ``sr-compress eval`` of the result on Set5 + Set14. The
 ``--random-init`` rows keep the pruned widths but start from fresh weights (same recipe and budget):
@@ -45,7 +45,7 @@ class Run:
 
 def commands(r: Run, d: Path, args: argparse.Namespace) -> dict[str, list[str]]:
     set5 = str(DATA / "benchmarks/Set5")
-    prune = ["prune", str(WEIGHTS[r.model]), "--macs", str(r.macs), "--round-to", "4", "--out", str(d / "p"),
+    prune = ["prune", str(WEIGHTS[r.model]), "--macs", str(r.macs), "--round-to", str(args.round_to), "--out", str(d / "p"),
              "--data", str(DATA / "train/T91/HR"), *(["--random-init"] if r.random_init else [])]
     distill = ["distill", "--init", str(d / "p/pruned.pth"), "--teacher", str(WEIGHTS[r.model]), "--method",
                "kd", "--data", str(DATA / "train/T91/HR"), "--val", set5, "--val-every", str(args.val_every),
@@ -131,7 +131,7 @@ def report(results: list[dict[str, Any]], teachers: dict[str, dict[str, float]],
     plot(results, teachers, png)
     teach = "; ".join(f"{m}: Set5 {t['Set5']:.2f}, Set14 {t['Set14']:.2f}" for m, t in teachers.items())
     md = (f"{machine_line()}\n\nCommand: `python benchmarks/prune_curve.py {' '.join(map(shlex.quote, sys.argv[1:]))}`"
-          f"\n\nTeachers (FP32): {teach}. Recovery: kd from the unpruned model, {args.iterations} iterations x batch "
+          f"\n\nTeachers (FP32): {teach}. Taylor pruning, channels multiples of {args.round_to}. Recovery: kd from the unpruned model, {args.iterations} iterations x batch "
           f"{args.batch_size} of {args.patch_size}² T91 LR patches, lr {args.lr} cosine, one seed ({args.seed}); "
           "each run one process with one thread, up to "
           f"{args.jobs} side by side on a 2-core machine shared with other jobs. Drops in dB vs the teacher.\n\n"
@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--patch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--round-to", type=int, default=4,
+                    help="channel multiple; 2 reaches MACs targets between the multiples of 4 (RLFN: 0.72 / 0.85)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/prune_curve"))
     add_run_args(ap, "prune_curve", threads=1)

@@ -49,6 +49,11 @@ def qat_runs(args: argparse.Namespace) -> dict[str, list[str]]:
     for k in args.default_same_float:  # the float set the T91 row chose, so the two rows differ only in data
         runs[f"qat_default_kf{k}{suffix}"] = ["--keep-float-from", str(Path(args.work) / f"qat_t91_kf{k}{suffix}" /
                                                                     ("keep_float.json" if sb else "qat_options.json"))]
+    if args.only:  # a longer-budget table need not repeat every row of the short one
+        unknown = set(args.only) - set(runs)
+        if unknown:
+            raise SystemExit(f"--only: no such row {sorted(unknown)}; rows: {sorted(runs)}")
+        runs = {n: extra for n, extra in runs.items() if n in args.only}
     return runs
 
 
@@ -69,6 +74,8 @@ def main() -> None:
                     help="Default-images rows that keep in float what the T91 row with that K chose")
     ap.add_argument("--speed-budget", type=float, default=0.0,
                     help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
+    ap.add_argument("--only", type=lambda s: [x for x in s.split(",") if x], default=[],
+                    help="Run only these QAT rows (comma list of row names, e.g. qat_t91,qat_t91_kf8)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
