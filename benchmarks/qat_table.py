@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import command_line, data_root, int_list, run_cli
+from _common import command_line, data_root, int_list, run_cli, str_list
 from _results import machine_line, md_table, update_section
 
 SHARED = data_root()
@@ -74,9 +74,10 @@ def main() -> None:
                     help="Default-images rows that keep in float what the T91 row with that K chose")
     ap.add_argument("--speed-budget", type=float, default=0.0,
                     help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
-    ap.add_argument("--only", type=lambda s: [x for x in s.split(",") if x], default=[],
+    ap.add_argument("--only", type=str_list, default=[],
                     help="Run only these QAT rows (comma list of row names, e.g. qat_t91,qat_t91_kf8)")
     args = ap.parse_args()
+    runs = qat_runs(args)  # first: a wrong --only fails before minutes of PTQ export
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     cpu_file = work / "cpu.json"
@@ -93,7 +94,6 @@ def main() -> None:
               "--max-drop", str(args.max_drop), "--force"], cpu)
         dirs["ac"] = work / "ac"
     qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--force"]
-    runs = qat_runs(args)
     todo = {n: extra for n, extra in runs.items() if not (work / n / "export" / "manifest.json").exists()}
     # the QAT runs are independent: two side by side, one thread each (CPU time is per process)
     with ThreadPoolExecutor(2) as pool:

@@ -43,7 +43,7 @@ def plot(pts: list[Point], dataset: str, path: Path) -> Path | None:
         _panel(ax, pts, dataset, cost, div, number)
         ax.set_xlabel(label)
         ax.set_xscale("log" if cost == "latency_ms" else "linear")
-    _key(axes[2], numbered, number)
+    _key(axes[2], numbered)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -74,8 +74,8 @@ def _panel(ax: Any, pts: list[Point], dataset: str, cost: str, div: float, numbe
     ax.grid(alpha=0.3)
 
 
-def _key(ax: Any, numbered: list[Point], number: dict[int, int]) -> None:
+def _key(ax: Any, numbered: list[Point]) -> None:
     ax.axis("off")
-    lines = [f"{number[id(p)]:>2}  {p.name}" for p in numbered]
+    lines = [f"{i:>2}  {p.name}" for i, p in enumerate(numbered, 1)]
     ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=7, family="monospace",
             transform=ax.transAxes)
