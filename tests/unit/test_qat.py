@@ -349,10 +349,9 @@ def test_channel_std_has_a_gradient_at_zero_variance() -> None:
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
-def test_imdn_qat_keeps_its_variance_in_float_and_trains(tmp_path: Path) -> None:
-    """``ArchSpec.quant_float_scopes``: no quantizer on IMDN's CCA variance path or its pooled
-    squeeze-excite; the features are quantized on the convolution outputs before the channel split
-    (so split and concat run on INT8); a QAT run of a small IMDN ends with finite weights."""
+def test_imdn_qat_keeps_its_contrast_in_float_and_trains(tmp_path: Path) -> None:
+    """``ArchSpec.quant_float_scopes``: no quantizer inside IMDN's CCA statistics (only the product
+    that scales the features), and a QAT run of a small IMDN ends with finite weights."""
     from sr_compress.models.load import load_model, make_descriptor
     from sr_compress.models.registry import get_arch
 
@@ -362,12 +361,8 @@ def test_imdn_qat_keeps_its_variance_in_float_and_trains(tmp_path: Path) -> None
     save_model(make_descriptor(spec, spec.from_hparams(hp).eval(), hp, 2, source="tiny imdn"), tmp_path / "i.pth")
     desc = load_model(str(tmp_path / "i.pth"))
     res = run_qat(desc, tmp_path / "run", _opts(iterations=3, calib_count=4), progress=False)
-    names = list(quantizers(res.model))
-    cca = {n.split("/cca/", 1)[1] for n in names if "/cca/" in n}
-    # the std's mean (input of sub), the attention weights and the product; nothing in between
-    assert cca == {"mean/0__0.0", "conv_du/3/sigmoid/0__0.0", "mul/0__0.0"}, cca
-    assert sum(n.endswith("/c4/conv2d/0__0.0") for n in names) == 2, names  # the concat's 4th input
-    assert sum("act/leaky_relu" in n for n in names) == 3 * 2, names  # c1..c3 outputs, 2 blocks
+    cca = [n for n in quantizers(res.model) if "cca" in n]
+    assert cca and all(n.endswith("cca/mul/0__0.0") for n in cca), cca
     assert all(torch.isfinite(p).all() for p in res.model.parameters())
 
 
