@@ -74,6 +74,8 @@ def main() -> None:
                     help="Default-images rows that keep in float what the T91 row with that K chose")
     ap.add_argument("--speed-budget", type=float, default=0.0,
                     help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
+    ap.add_argument("--placement", choices=["arch", "ptq"], default="arch",
+                    help="sr-compress quantize --placement of every QAT row")
     ap.add_argument("--only", type=str_list, default=[],
                     help="Run only these QAT rows (comma list of row names, e.g. qat_t91,qat_t91_kf8)")
     args = ap.parse_args()
@@ -93,7 +95,8 @@ def main() -> None:
              ["export", args.weights, "--out", str(work / "ac"), "--openvino", "--precision", "int8", "--no-onnx",
               "--max-drop", str(args.max_drop), "--force"], cpu)
         dirs["ac"] = work / "ac"
-    qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--force"]
+    qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--placement", args.placement,
+                  "--force"]
     todo = {n: extra for n, extra in runs.items() if not (work / n / "export" / "manifest.json").exists()}
     # the QAT runs are independent: two side by side, one thread each (CPU time is per process)
     with ThreadPoolExecutor(2) as pool:

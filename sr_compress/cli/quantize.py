@@ -41,14 +41,17 @@ import click
 @click.option("--range-estimator", type=click.Choice(["minmax", "mean_minmax"]), default="minmax", show_default=True,
               help="How calibration sets activation ranges: minmax spans all it saw; mean_minmax (NNCF's "
               "default) averages per-patch extremes and clips bright pixels.")
+@click.option("--placement", type=click.Choice(["arch", "ptq"]), default="arch", show_default=True,
+              help="Where quantizers go: the architecture's float scopes, or the placement NNCF's OpenVINO "
+              "backend gives PTQ (an IR as fast as PTQ's; IMDN: CCA inputs quantized, concat inputs shared).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--no-export", is_flag=True, help="Train only; skip the OpenVINO/ONNX export.")
 @click.option("--force", is_flag=True, help="Replace --out/export if it exists.")
 def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | None, data: tuple[Path, ...],
             iterations: int, batch_size: int, patch_size: int, lr: float, scale_lr: float, calib_count: int,
             seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, speed_budget: float,
-            keep_float_from: Path | None, overflow_fix: str, range_estimator: str, resume: bool,
-            no_export: bool, force: bool) -> None:
+            keep_float_from: Path | None, overflow_fix: str, range_estimator: str, placement: str,
+            resume: bool, no_export: bool, force: bool) -> None:
     """INT8 QAT of MODEL (a checkpoint or zoo name); writes --out and --out/export (manifest.json)."""
     import torch
 
@@ -67,7 +70,7 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
     opts = QATOptions(iterations=iterations, batch_size=batch_size, patch_size=patch_size, lr=lr,
                       scale_lr=scale_lr, seed=seed, calib_count=calib_count, checkpoint_every=checkpoint_every,
                       data=[str(d) for d in data], fixed_input_range=not calibrated_input_range,
-                      overflow_fix=overflow_fix, range_estimator=range_estimator)
+                      overflow_fix=overflow_fix, range_estimator=range_estimator, placement=placement)
     opts.check()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     desc = load_model(model, scale)
@@ -89,7 +92,7 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
             "batch_size": batch_size, "patch_size": patch_size, "data": opts.data or "default_images",
             "labels": "fp32 model outputs (L1)", "fixed_input_range": opts.fixed_input_range,
             "keep_float": opts.keep_float, "seed": seed, "overflow_fix": overflow_fix,
-            "range_estimator": range_estimator,
+            "range_estimator": range_estimator, "placement": placement,
             "weights": "7-bit in the INT8 grid" if opts.half_range_weights() else "8-bit"}
     if speed_budget and keep_float:
         prov["speed_budget"] = speed_budget

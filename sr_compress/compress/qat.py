@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,7 @@ OVERFLOW_FIX = ("auto", "enable", "disable")
 # clips the brightest pixels of full images (RLFN x4's output quantizer ended at 240/255: -0.88 dB
 # on Set5 before any training); "minmax" spans everything calibration saw (-0.46 dB)
 RANGE_ESTIMATORS = {"minmax": "MINMAX", "mean_minmax": "MEAN_MINMAX"}
+PLACEMENTS = ("arch", "ptq")
 KEEP_CHECKPOINTS = 2
 
 
@@ -67,6 +69,9 @@ class QATOptions:
     # "auto": on when this CPU lacks VNNI (the export check runs the artifact here)
     overflow_fix: str = "auto"
     range_estimator: str = "minmax"  # RANGE_ESTIMATORS; "mean_minmax" is NNCF's default
+    # "arch": the architecture's float scopes; "ptq": the placement NNCF's OpenVINO backend gives
+    # PTQ (ArchSpec.quant_ptq_float_scopes + quant_shared), for an IR as fast as PTQ's
+    placement: str = "arch"
 
     def check(self) -> None:
         for name in ("iterations", "batch_size", "calib_count", "checkpoint_every"):
@@ -79,6 +84,8 @@ class QATOptions:
         if self.range_estimator not in RANGE_ESTIMATORS:
             raise UserInputError(f"--range-estimator must be one of {', '.join(RANGE_ESTIMATORS)}, "
                                  f"got {self.range_estimator!r}")
+        if self.placement not in PLACEMENTS:
+            raise UserInputError(f"--placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.lr < 0 or self.scale_lr < 0:
             raise UserInputError("--lr and --scale-lr must be >= 0")
         for d in self.data:
@@ -234,15 +241,66 @@ def set_float(model: nn.Module, names: Sequence[str]) -> None:
         qs[n].disable_quantization()
 
 
-def float_scopes(desc: ModelDescriptor) -> list[str]:
-    """The architecture's node-name patterns that stay in float (``ArchSpec.quant_float_scopes``)."""
+def float_scopes(desc: ModelDescriptor, placement: str = "arch") -> list[str]:
+    """The architecture's node-name patterns that stay in float (``ArchSpec.quant_float_scopes``, or
+    ``quant_ptq_float_scopes`` for ``placement="ptq"`` where the architecture has them)."""
     from ..models.registry import ARCHS
 
-    return list(ARCHS.get(desc.arch).quant_float_scopes) if desc.arch in ARCHS else []
+    if desc.arch not in ARCHS:
+        return []
+    spec = ARCHS.get(desc.arch)
+    if placement == "ptq" and spec.quant_ptq_float_scopes is not None:
+        return list(spec.quant_ptq_float_scopes)
+    return list(spec.quant_float_scopes)
+
+
+def shared_patterns(desc: ModelDescriptor, placement: str = "arch") -> list[str]:
+    """``ArchSpec.quant_shared`` for ``placement="ptq"`` (none otherwise)."""
+    from ..models.registry import ARCHS
+
+    return list(ARCHS.get(desc.arch).quant_shared) if placement == "ptq" and desc.arch in ARCHS else []
+
+
+def share_quantizers(model: nn.Module, patterns: Sequence[str]) -> list[list[str]]:
+    """Make the quantizers whose hook names match a pattern with the same group ``g`` one module.
+
+    The shared one starts from the union of the group's calibrated ranges. NNCF's JSON config keeps
+    the sharing (``load_from_config`` rebuilds one module), so checkpoints and resume need nothing
+    more. Returns the groups (hook names) that were joined.
+    """
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+
+    storage = get_hook_storage(model)
+    groups: dict[tuple[int, str], list[str]] = {}
+    for name, _ in storage.named_hooks(remove_duplicate=False):
+        for i, pat in enumerate(patterns):
+            m = re.match(pat, name)
+            if m:
+                groups.setdefault((i, m.group("g")), []).append(name)
+    joined = [names for names in groups.values() if len(names) > 1]
+    for names in joined:
+        mods = [_hook(storage, n) for n in names]
+        lo = min(float(q.input_low.min()) for q in mods)
+        hi = max(float((q.input_low + q.input_range.abs()).max()) for q in mods)
+        with torch.no_grad():
+            mods[0].input_low.fill_(lo)
+            mods[0].input_range.fill_(hi - lo)
+        for n in names[1:]:
+            kind, rest = n.split(".", 1)
+            key, idx = rest.rsplit(".", 1)
+            getattr(storage, kind)[key][idx] = mods[0]
+    return joined
+
+
+def _hook(storage: nn.Module, name: str) -> Any:
+    kind, rest = name.split(".", 1)
+    key, idx = rest.rsplit(".", 1)
+    return getattr(storage, kind)[key][idx]
 
 
 def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True,
-         half_range: bool = False, range_estimator: str = "minmax", float_patterns: Sequence[str] = ()) -> nn.Module:
+         half_range: bool = False, range_estimator: str = "minmax", float_patterns: Sequence[str] = (),
+         shared: Sequence[str] = ()) -> nn.Module:
     """``nncf.quantize`` a trainable copy of ``model`` calibrated on ``calib`` (fake-quant, trainable)."""
     import nncf
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -264,6 +322,7 @@ def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = 
         set_half_range(q, channels=int(calib[0].shape[1]))
     if fixed_input_range:
         fix_input_range(q)
+    share_quantizers(q, shared)
     _train_all(q)
     return q
 
@@ -272,7 +331,8 @@ def wrap_for(desc: ModelDescriptor, opts: QATOptions, model: nn.Module | None = 
     """:func:`wrap` ``model`` (default ``desc.model``) as ``opts`` and ``desc``'s architecture ask:
     calibrated on ``opts``' patches, with its input range, weight bits, range estimator and float scopes."""
     return wrap(desc.model if model is None else model, calibration(desc, opts), opts.fixed_input_range,
-                opts.half_range_weights(), opts.range_estimator, float_scopes(desc))
+                opts.half_range_weights(), opts.range_estimator, float_scopes(desc, opts.placement),
+                shared_patterns(desc, opts.placement))
 
 
 def _train_all(model: nn.Module) -> None:

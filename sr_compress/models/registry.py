@@ -71,6 +71,12 @@ class ArchSpec:
     # NNCF node-name patterns INT8 QAT leaves in float: statistics whose quantized internals break
     # training (a rounded-to-zero variance under sqrt) and cost no speed (they run on 1x1 maps)
     quant_float_scopes: tuple[str, ...] = ()
+    # QAT ``--placement ptq``: the float scopes and shared quantizers that reproduce the placement
+    # NNCF's OpenVINO backend gives PTQ, so the QAT IR runs as fast as PTQ's (None: as the default).
+    # ``quant_shared``: hook-name patterns with a group ``(?P<g>...)``; matches with equal ``g`` share
+    # one quantizer (the inputs of a concat OpenVINO runs in INT8 on one interval).
+    quant_ptq_float_scopes: tuple[str, ...] | None = None
+    quant_shared: tuple[str, ...] = ()
 
 
 ARCHS: Registry[ArchSpec] = Registry("architecture", builtins="sr_compress.models.builtin_archs")

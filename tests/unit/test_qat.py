@@ -366,6 +366,41 @@ def test_imdn_qat_keeps_its_contrast_in_float_and_trains(tmp_path: Path) -> None
     assert all(torch.isfinite(p).all() for p in res.model.parameters())
 
 
+def _tiny_imdn(tmp_path: Path) -> object:
+    from sr_compress.models.load import load_model, make_descriptor
+    from sr_compress.models.registry import get_arch
+
+    torch.manual_seed(0)
+    spec, hp = get_arch("imdn"), {"num_feat": 16, "num_blocks": 2, "scale": 2}
+    assert spec.from_hparams is not None
+    save_model(make_descriptor(spec, spec.from_hparams(hp).eval(), hp, 2, source="tiny imdn"), tmp_path / "i.pth")
+    return load_model(str(tmp_path / "i.pth"))
+
+
+def test_imdn_ptq_placement_quantizes_before_the_splits_and_shares_the_concat_inputs(tmp_path: Path) -> None:
+    """``--placement ptq``: CCA's inputs quantized (not its variance path); each block's four concat
+    inputs (c1-c3 activations before the splits, c4's output) are ONE quantizer, which survives
+    the checkpoint (``load_qat``); an unknown placement is refused."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+
+    from sr_compress.compress.qat import load_qat
+    from sr_compress.errors import UserInputError
+
+    desc = _tiny_imdn(tmp_path)
+    res = run_qat(desc, tmp_path / "run", _opts(iterations=2, calib_count=4, placement="ptq"), progress=False)
+    for model in (res.model, load_qat(tmp_path / "run" / "qat.pth", desc)):
+        hooks = dict(get_hook_storage(model).named_hooks(remove_duplicate=False))
+        cca = {n.split("/cca/", 1)[1] for n in hooks if "/cca/" in n}
+        assert cca == {"mean/0__0.0", "conv_du/3/sigmoid/0__0.0", "mul/0__0.0"}, cca
+        for b in (1, 2):
+            concat_in = [hooks[f"post_hooks.IMDB{b}/act/leaky_relu/{i}__0.0"] for i in range(3)]
+            concat_in.append(hooks[f"post_hooks.IMDB{b}/c4/conv2d/0__0.0"])
+            assert all(m is concat_in[0] for m in concat_in)
+        assert hooks["post_hooks.IMDB1/act/leaky_relu/0__0.0"] is not hooks["post_hooks.IMDB2/act/leaky_relu/0__0.0"]
+    with pytest.raises(UserInputError, match="--placement must be one of arch, ptq"):
+        _opts(placement="fast").check()
+
+
 def test_a_diverging_qat_run_stops_with_one_line(tiny: tuple[object, Path], tmp_path: Path) -> None:
     desc, _ = tiny
     with pytest.raises(ConfigError, match=r"QAT diverged: the loss is (nan|inf) at iteration [23] "):

@@ -135,4 +135,12 @@ register_arch(ArchSpec(
     # the contrast (channel std) of each CCA: quantizing its sub/pow/mean/sqrt rounds a small
     # variance to 0, whose sqrt gradient made every gradient NaN at QAT's second iteration
     quant_float_scopes=(r".*cca/.*",),
+    # --placement ptq: only the variance path (pow -> mean -> clamp -> sqrt) and the squeeze-excite
+    # stay float, so the block features' quantizer sits on the convolution outputs before the
+    # channel splits (split/concat on INT8, as in PTQ's IR; with all of CCA float they run on FP32:
+    # 0.89-0.94 of PTQ's speed). OpenVINO's INT8 concat has one interval, so the four concat inputs
+    # of a block share one quantizer during QAT (trained apart, the IR lost 0.3 dB more than the
+    # fake-quant model). Names follow the forward's call order (mean/1: the variance's mean).
+    quant_ptq_float_scopes=(r".*cca/(pow|mean/1|clamp_min|sqrt|add|conv_du)(/.*)?$",),
+    quant_shared=(r"^post_hooks\.(?P<g>IMDB\d+)/(act/leaky_relu/\d+|c4/conv2d/0)__0\.0$",),
 ))
