@@ -161,6 +161,25 @@ def size_hw(text: str) -> tuple[int, int]:
     return h, w
 
 
+def add_target_args(ap: argparse.ArgumentParser, targets_help: str) -> None:
+    """Artifacts timed side by side in one process: ``LABEL=EXPORT_DIR:ARTIFACT`` targets, the
+    square LR input side and the interleaved rounds (see :func:`artifact_target`)."""
+    ap.add_argument("targets", nargs="+", help=targets_help)
+    ap.add_argument("--size", type=int, default=128, help="LR side (square input)")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+
+
+def artifact_target(spec: str) -> tuple[str, Any, Any]:
+    """``LABEL=EXPORT_DIR:ARTIFACT`` → (label, the export's manifest, the artifact's entry)."""
+    from sr_compress.backends import read_manifest
+
+    label, _, rest = spec.partition("=")
+    directory, _, artifact = rest.rpartition(":")
+    manifest = read_manifest(directory)
+    return label, manifest, manifest.artifact(artifact)
+
+
 def add_run_args(ap: argparse.ArgumentParser, section: str, threads: int = 2, *, budget: bool = True) -> None:
     """The arguments every script takes (one argument group, so ``--help`` shows them together);
     ``budget=False`` leaves out ``--budget-s`` for a script whose every phase has its own duration."""

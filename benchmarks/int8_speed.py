@@ -18,19 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import add_run_args, command_line, start, write_results
+from _common import add_run_args, add_target_args, artifact_target, command_line, start, write_results
 from _results import machine_line, md_table
 
 
 def load(spec: str, threads: int) -> tuple[str, Any, dict[str, Any]]:
-    from sr_compress.backends import read_manifest
     from sr_compress.runtime.runners import make_runner
 
-    label, _, rest = spec.partition("=")
-    directory, _, artifact = rest.rpartition(":")
-    manifest = read_manifest(directory)
-    entry = manifest.artifact(artifact)
-    info = {"dir": directory, "artifact": artifact, "backend": entry.backend, "precision": entry.precision,
+    label, manifest, entry = artifact_target(spec)
+    info = {"dir": str(manifest.root), "artifact": entry.name, "backend": entry.backend, "precision": entry.precision,
             "provenance": (manifest.provenance or {}).get("method", "export")}
     return label, make_runner(entry, manifest=manifest, threads=threads), info
 
@@ -50,10 +46,7 @@ def paired_speed(ref: list[float], other: list[float]) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("targets", nargs="+", help="LABEL=EXPORT_DIR:ARTIFACT (the first is the ratio's base)")
-    ap.add_argument("--size", type=int, default=128, help="LR side (square input)")
-    ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
+    add_target_args(ap, "LABEL=EXPORT_DIR:ARTIFACT (the first is the ratio's base)")
     ap.add_argument("--repeats", type=int, default=1, help="Measure this many times in a row (each its own "
                     "interleaved series); the --versus column lists every repeat's figure")
     ap.add_argument("--versus", default="", help="Also each artifact's speed relative to this label: the median "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import add_run_args, command_line, start, write_results
+from _common import add_run_args, add_target_args, artifact_target, command_line, start, write_results
 from _results import machine_line, md_table
 
 
@@ -25,12 +25,7 @@ def compile_ir(spec: str, size: int, threads: int) -> tuple[str, Any]:
     """(label, infer request with profiling on) of ``LABEL=EXPORT_DIR:ARTIFACT`` (an OpenVINO artifact)."""
     import openvino as ov
 
-    from sr_compress.backends import read_manifest
-
-    label, _, rest = spec.partition("=")
-    directory, _, artifact = rest.rpartition(":")
-    manifest = read_manifest(directory)
-    entry = manifest.artifact(artifact)
+    label, manifest, entry = artifact_target(spec)
     if entry.backend != "openvino":
         raise SystemExit(f"{spec}: backend {entry.backend}, not openvino (only IRs have per-node counters)")
     core = ov.Core()
@@ -73,10 +68,7 @@ def table(prof: dict[str, dict[str, Any]], top: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("targets", nargs="+", help="LABEL=EXPORT_DIR:ARTIFACT (OpenVINO artifacts)")
-    ap.add_argument("--size", type=int, default=128, help="LR side (square input)")
-    ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
+    add_target_args(ap, "LABEL=EXPORT_DIR:ARTIFACT (OpenVINO artifacts)")
     ap.add_argument("--top", type=int, default=14, help="op kinds listed (the slowest, by the largest time)")
     add_run_args(ap, "ir_profile", threads=2)
     args = ap.parse_args()
