@@ -279,23 +279,23 @@ def share_quantizers(model: nn.Module, patterns: Sequence[str]) -> list[list[str
                 groups.setdefault((i, m.group("g")), []).append(name)
     joined = [names for names in groups.values() if len(names) > 1]
     for names in joined:
-        mods = [_hook(storage, n) for n in names]
+        slots = [_hook_slot(storage, n) for n in names]
+        mods: list[Any] = [hooks[key] for hooks, key in slots]
         lo = min(float(q.input_low.min()) for q in mods)
         hi = max(float((q.input_low + q.input_range.abs()).max()) for q in mods)
         with torch.no_grad():
             mods[0].input_low.fill_(lo)
             mods[0].input_range.fill_(hi - lo)
-        for n in names[1:]:
-            kind, rest = n.split(".", 1)
-            key, idx = rest.rsplit(".", 1)
-            getattr(storage, kind)[key][idx] = mods[0]
+        for hooks, key in slots[1:]:
+            hooks[key] = mods[0]
     return joined
 
 
-def _hook(storage: nn.Module, name: str) -> Any:
+def _hook_slot(storage: nn.Module, name: str) -> tuple[nn.ModuleDict, str]:
+    """Where hook ``name`` (``post_hooks.<op>__<port>.<index>``) lives: its ModuleDict and key."""
     kind, rest = name.split(".", 1)
     key, idx = rest.rsplit(".", 1)
-    return getattr(storage, kind)[key][idx]
+    return getattr(storage, kind)[key], idx
 
 
 def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = True,
