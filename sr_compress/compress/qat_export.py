@@ -106,9 +106,9 @@ def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
 
         compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return np.asarray(compiled(x)[compiled.output(0)])
-    import onnxruntime as ort
+    from ..backends.onnxruntime import session
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = session(path)
     return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
 
