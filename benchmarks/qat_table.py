@@ -76,6 +76,8 @@ def main() -> None:
                     help="keep-float rows keep only those of the K that leave >= this fraction of INT8 speed")
     ap.add_argument("--placement", choices=["arch", "ptq"], default="arch",
                     help="sr-compress quantize --placement of every QAT row")
+    ap.add_argument("--equalize", type=float, default=0.0,
+                    help="sr-compress quantize --equalize of every QAT row (0: off)")
     ap.add_argument("--only", type=str_list, default=[],
                     help="Run only these QAT rows (comma list of row names, e.g. qat_t91,qat_t91_kf8)")
     args = ap.parse_args()
@@ -96,7 +98,7 @@ def main() -> None:
               "--max-drop", str(args.max_drop), "--force"], cpu)
         dirs["ac"] = work / "ac"
     qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--placement", args.placement,
-                  "--force"]
+                  *(["--equalize", str(args.equalize)] if args.equalize else []), "--force"]
     todo = {n: extra for n, extra in runs.items() if not (work / n / "export" / "manifest.json").exists()}
     # the QAT runs are independent: two side by side, one thread each (CPU time is per process)
     with ThreadPoolExecutor(2) as pool:

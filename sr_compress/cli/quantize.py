@@ -44,6 +44,9 @@ import click
 @click.option("--placement", type=click.Choice(["arch", "ptq"]), default="arch", show_default=True,
               help="Where quantizers go: the architecture's float scopes, or the placement NNCF's OpenVINO "
               "backend gives PTQ (an IR as fast as PTQ's; IMDN: CCA inputs quantized, concat inputs shared).")
+@click.option("--equalize", type=float, default=0.0, show_default=True,
+              help="Before calibration, rescale the channels that will share one quantizer towards a common "
+              "range (same FP32 function; 1: fully, 0.5: the geometric middle; IMDN with --placement ptq); 0: off.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--no-export", is_flag=True, help="Train only; skip the OpenVINO/ONNX export.")
 @click.option("--force", is_flag=True, help="Replace --out/export if it exists.")
@@ -51,7 +54,7 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
             iterations: int, batch_size: int, patch_size: int, lr: float, scale_lr: float, calib_count: int,
             seed: int, checkpoint_every: int, calibrated_input_range: bool, keep_float: int, speed_budget: float,
             keep_float_from: Path | None, overflow_fix: str, range_estimator: str, placement: str,
-            resume: bool, no_export: bool, force: bool) -> None:
+            equalize: float, resume: bool, no_export: bool, force: bool) -> None:
     """INT8 QAT of MODEL (a checkpoint or zoo name); writes --out and --out/export (manifest.json)."""
     import torch
 
@@ -70,7 +73,8 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
     opts = QATOptions(iterations=iterations, batch_size=batch_size, patch_size=patch_size, lr=lr,
                       scale_lr=scale_lr, seed=seed, calib_count=calib_count, checkpoint_every=checkpoint_every,
                       data=[str(d) for d in data], fixed_input_range=not calibrated_input_range,
-                      overflow_fix=overflow_fix, range_estimator=range_estimator, placement=placement)
+                      overflow_fix=overflow_fix, range_estimator=range_estimator, placement=placement,
+                      equalize=equalize)
     opts.check()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     desc = load_model(model, scale)
@@ -92,7 +96,7 @@ def command(model: str, qat: bool, sensitivity: bool, out: Path, scale: int | No
             "batch_size": batch_size, "patch_size": patch_size, "data": opts.data or "default_images",
             "labels": "fp32 model outputs (L1)", "fixed_input_range": opts.fixed_input_range,
             "keep_float": opts.keep_float, "seed": seed, "overflow_fix": overflow_fix,
-            "range_estimator": range_estimator, "placement": placement,
+            "range_estimator": range_estimator, "placement": placement, "equalize": equalize,
             "weights": "7-bit in the INT8 grid" if opts.half_range_weights() else "8-bit"}
     if speed_budget and keep_float:
         prov["speed_budget"] = speed_budget

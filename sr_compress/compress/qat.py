@@ -72,6 +72,9 @@ class QATOptions:
     # "arch": the architecture's float scopes; "ptq": the placement NNCF's OpenVINO backend gives
     # PTQ (ArchSpec.quant_ptq_float_scopes + quant_shared), for an IR as fast as PTQ's
     placement: str = "arch"
+    # > 0: before calibration, rescale the channels that share one quantizer towards a common range
+    # (ArchSpec.quant_equalize; 1 fully, 0.5 the geometric middle); 0: off
+    equalize: float = 0.0
 
     def check(self) -> None:
         for name in ("iterations", "batch_size", "calib_count", "checkpoint_every"):
@@ -88,6 +91,8 @@ class QATOptions:
             raise UserInputError(f"--placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.lr < 0 or self.scale_lr < 0:
             raise UserInputError("--lr and --scale-lr must be >= 0")
+        if not 0 <= self.equalize <= 1:
+            raise UserInputError(f"--equalize must be in [0, 1] (0: off, 0.5: the usual), got {self.equalize}")
         for d in self.data:
             if not Path(d).is_dir():
                 raise UserInputError(f"--data {d}: not a folder of images")
@@ -281,8 +286,8 @@ def share_quantizers(model: nn.Module, patterns: Sequence[str]) -> list[list[str
     for names in joined:
         slots = [_hook_slot(storage, n) for n in names]
         mods: list[Any] = [hooks[key] for hooks, key in slots]
-        lo = min(float(q.input_low.min()) for q in mods)
-        hi = max(float((q.input_low + q.input_range.abs()).max()) for q in mods)
+        lo = min(float(q.input_low.detach().min()) for q in mods)
+        hi = max(float((q.input_low + q.input_range.abs()).detach().max()) for q in mods)
         with torch.no_grad():
             mods[0].input_low.fill_(lo)
             mods[0].input_range.fill_(hi - lo)
@@ -329,10 +334,29 @@ def wrap(model: nn.Module, calib: list[torch.Tensor], fixed_input_range: bool = 
 
 def wrap_for(desc: ModelDescriptor, opts: QATOptions, model: nn.Module | None = None) -> nn.Module:
     """:func:`wrap` ``model`` (default ``desc.model``) as ``opts`` and ``desc``'s architecture ask:
-    calibrated on ``opts``' patches, with its input range, weight bits, range estimator and float scopes."""
-    return wrap(desc.model if model is None else model, calibration(desc, opts), opts.fixed_input_range,
-                opts.half_range_weights(), opts.range_estimator, float_scopes(desc, opts.placement),
-                shared_patterns(desc, opts.placement))
+    calibrated on ``opts``' patches, with its input range, weight bits, range estimator and float scopes
+    (equalized first with ``opts.equalize``; ``model`` itself is never changed)."""
+    calib = calibration(desc, opts)
+    src = desc.model if model is None else model
+    if opts.equalize:
+        src = equalized(desc, src, calib, opts.equalize)
+    return wrap(src, calib, opts.fixed_input_range, opts.half_range_weights(), opts.range_estimator,
+                float_scopes(desc, opts.placement), shared_patterns(desc, opts.placement))
+
+
+def equalized(desc: ModelDescriptor, model: nn.Module, calib: list[torch.Tensor], alpha: float) -> nn.Module:
+    """A copy of ``model`` rescaled by ``desc``'s architecture's ``quant_equalize`` (same FP32 function)."""
+    from ..models.registry import ARCHS
+
+    spec = ARCHS.get(desc.arch) if desc.arch in ARCHS else None
+    if spec is None or spec.quant_equalize is None:
+        able = sorted(n for n, s in ARCHS.items() if s.quant_equalize is not None)
+        raise UserInputError(f"--equalize: architecture {desc.arch!r} has no equalization "
+                             f"(available for: {', '.join(able) or 'none'}); drop --equalize")
+    out = copy.deepcopy(model).eval()
+    n = spec.quant_equalize(out, calib, alpha)
+    log.info("equalized %d channels (alpha %s)", n, alpha)
+    return out
 
 
 def _train_all(model: nn.Module) -> None:

@@ -77,6 +77,10 @@ class ArchSpec:
     # one quantizer (the inputs of a concat OpenVINO runs in INT8 on one interval).
     quant_ptq_float_scopes: tuple[str, ...] | None = None
     quant_shared: tuple[str, ...] = ()
+    # QAT ``--equalize ALPHA``: rescale, in place and function-preserving, the channels that will
+    # share one activation interval (``quant_shared``) towards a common range, from calibration
+    # inputs; returns how many channels it rescaled (cross-layer equalization, Nagel et al. 2019)
+    quant_equalize: Callable[[nn.Module, list[torch.Tensor], float], int] | None = None
 
 
 ARCHS: Registry[ArchSpec] = Registry("architecture", builtins="sr_compress.models.builtin_archs")

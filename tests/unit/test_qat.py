@@ -401,6 +401,49 @@ def test_imdn_ptq_placement_quantizes_before_the_splits_and_shares_the_concat_in
         _opts(placement="fast").check()
 
 
+def test_imdn_equalize_keeps_the_function_and_evens_the_concat_ranges(tmp_path: Path) -> None:
+    """``ArchSpec.quant_equalize`` (IMDN): same FP32 output; alpha 1 gives every concat channel the
+    block's widest range, alpha 0.5 the square root of each channel's ratio to it."""
+    from sr_compress.models.archs.imdn import concat_ranges, equalize_concat
+
+    model = copy.deepcopy(_tiny_imdn(tmp_path).model)
+    with torch.no_grad():  # a wide distilled channel, as the real IMDN's (ranges 0.2 to 20)
+        model.IMDB1.c1.weight[:1] *= 20
+        model.IMDB1.c1.bias[:1] *= 20
+    xs = [torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))]
+    with torch.no_grad():
+        ref = model(xs[0])
+    before = concat_ranges(model, xs)
+    assert float(before[0].min() / before[0].max()) < 0.2
+    for alpha in (1.0, 0.5):
+        eq = copy.deepcopy(model)
+        assert equalize_concat(eq, xs, alpha) == 2 * 16
+        with torch.no_grad():
+            torch.testing.assert_close(eq(xs[0]), ref, atol=1e-5, rtol=1e-4)
+        for r0, r1 in zip(before, concat_ranges(eq, xs)):
+            want = (r0 / r0.max()) ** (1 - alpha)
+            torch.testing.assert_close(r1 / r1.max(), want, atol=1e-4, rtol=1e-3)
+
+
+def test_qat_equalize_leaves_the_teacher_alone_and_survives_the_checkpoint(tiny: tuple[object, Path],
+                                                                         tmp_path: Path) -> None:
+    from sr_compress.compress.qat import load_qat
+    from sr_compress.errors import UserInputError
+
+    desc = _tiny_imdn(tmp_path)
+    before = {k: v.clone() for k, v in desc.model.state_dict().items()}
+    res = run_qat(desc, tmp_path / "run", _opts(iterations=2, calib_count=2, placement="ptq", equalize=0.5),
+                  progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in desc.model.state_dict().items())
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(load_qat(tmp_path / "run" / "qat.pth", desc)(x), res.model(x))
+    with pytest.raises(UserInputError, match="--equalize: architecture 'rlfn' has no equalization"):
+        run_qat(tiny[0], tmp_path / "rlfn", _opts(equalize=0.5), progress=False)
+    with pytest.raises(UserInputError, match="--equalize must be in"):
+        _opts(equalize=2.0).check()
+
+
 def test_a_diverging_qat_run_stops_with_one_line(tiny: tuple[object, Path], tmp_path: Path) -> None:
     desc, _ = tiny
     with pytest.raises(ConfigError, match=r"QAT diverged: the loss is (nan|inf) at iteration [23] "):

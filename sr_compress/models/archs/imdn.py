@@ -97,6 +97,56 @@ class IMDN(nn.Module):
         return self.upsampler(self.LR_conv(body) + fea)
 
 
+def concat_ranges(model: IMDN, calib: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-channel max |x| of each block's concat (CCA's input) over ``calib``."""
+    ranges: list[torch.Tensor | None] = [None] * model.num_blocks
+
+    def record(i: int) -> Any:
+        def hook(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            m = args[0].abs().amax(dim=(0, 2, 3))
+            prev = ranges[i]
+            ranges[i] = m if prev is None else torch.maximum(prev, m)
+        return hook
+
+    blocks = [getattr(model, f"IMDB{i + 1}") for i in range(model.num_blocks)]
+    handles = [b.cca.register_forward_pre_hook(record(i)) for i, b in enumerate(blocks)]
+    try:
+        with torch.no_grad():
+            for x in calib:
+                model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [r for r in ranges if r is not None]
+
+
+def equalize_concat(model: nn.Module, calib: list[torch.Tensor], alpha: float) -> int:
+    """Scale channel j of every block's concat by ``s_j = (max r / r_j) ** alpha`` (r: its range).
+
+    The four concat inputs share one INT8 interval (``--placement ptq``), set by the widest channel,
+    so narrow channels get few levels. The scale goes into the producer (c1-c3's distilled rows,
+    through LeakyReLU, which commutes with positive scales; c4) and ``1 / s_j`` into both consumers
+    (CCA's first 1x1 sees ``std + mean``, which scale with the channel; c5 sees CCA's output), so
+    the FP32 function is unchanged. ``alpha`` 1 equalizes the ranges fully; 0.5 splits the
+    resolution cost between the activations and c5's weights (whose small columns shrink).
+    """
+    assert isinstance(model, IMDN)
+    model.eval()
+    ranges = concat_ranges(model, calib)
+    with torch.no_grad():
+        for i, r in enumerate(ranges):
+            blk = getattr(model, f"IMDB{i + 1}")
+            d = blk.distilled
+            s = (r.max() / r.clamp_min(1e-8 * float(r.max()))) ** alpha
+            for k, layer in enumerate((blk.c1, blk.c2, blk.c3, blk.c4)):
+                sk = s[k * d:(k + 1) * d]
+                layer.weight[:d] *= sk.view(-1, 1, 1, 1)
+                layer.bias[:d] *= sk
+            blk.cca.conv_du[0].weight /= s.view(1, -1, 1, 1)
+            blk.c5.weight /= s.view(1, -1, 1, 1)
+    return sum(int(r.numel()) for r in ranges)
+
+
 def _detect(sd: StateDict) -> bool:
     return "fea_conv.weight" in sd and "IMDB1.c1.weight" in sd and "IMDB1.cca.conv_du.0.weight" in sd \
         and "LR_conv.weight" in sd and "upsampler.0.weight" in sd
@@ -143,4 +193,5 @@ register_arch(ArchSpec(
     # fake-quant model). Names follow the forward's call order (mean/1: the variance's mean).
     quant_ptq_float_scopes=(r".*cca/(pow|mean/1|clamp_min|sqrt|add|conv_du)(/.*)?$",),
     quant_shared=(r"^post_hooks\.(?P<g>IMDB\d+)/(act/leaky_relu/\d+|c4/conv2d/0)__0\.0$",),
+    quant_equalize=equalize_concat,
 ))
