@@ -100,10 +100,12 @@ def main() -> None:
     qat_common = ["-n", str(args.iterations), "--batch-size", str(args.batch_size), "--placement", args.placement,
                   *(["--equalize", str(args.equalize)] if args.equalize else []), "--force"]
     todo = {n: extra for n, extra in runs.items() if not (work / n / "export" / "manifest.json").exists()}
-    # the QAT runs are independent: two side by side, one thread each (CPU time is per process)
+    # the QAT runs are independent: two side by side, one thread each (CPU time is per process);
+    # a single run gets both threads
+    threads = 2 if len(todo) == 1 else 1
     with ThreadPoolExecutor(2) as pool:
         futs = {n: pool.submit(run_cli, ["quantize", args.weights, "--qat", "--out", str(work / n), *extra,
-                                         *qat_common], work / f"{n}.log", 1) for n, extra in todo.items()}
+                                         *qat_common], work / f"{n}.log", threads) for n, extra in todo.items()}
         for n, f in futs.items():
             cpu[n] = f.result()
             print(f"{n}: {cpu[n]} s CPU", flush=True)
