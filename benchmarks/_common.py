@@ -312,8 +312,11 @@ def pm(values: Sequence[float], digits: int = 2, fmt: Callable[[float], str] | N
 
 # ---------------------------------------------------------------------------------------- output
 def command_line(script: str, prefix: str = "python") -> str:
-    """The command that reproduces this run (for the section's "Command:" line)."""
-    return " ".join([prefix, f"benchmarks/{script}", *map(shlex.quote, sys.argv[1:])])
+    """The command that reproduces this run (for the section's "Command:" line), with the ``nice``
+    level it ran at when that was not 0 (the times depend on it)."""
+    level = os.nice(0)
+    return " ".join([*(["nice", "-n", str(level)] if level else []), prefix, f"benchmarks/{script}",
+                     *map(shlex.quote, sys.argv[1:])])
 
 
 def render(template: str, **fields: Any) -> str:

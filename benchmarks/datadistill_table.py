@@ -268,7 +268,7 @@ def main() -> None:
         generators=f"{len(gens)} VAE training(s) shared by all gsdd/d4m runs" if gens else "no gsdd/d4m run",
         skipped=f"\n\nNot run (CPU budget): {', '.join(skipped)}." if skipped else "",
         machine=machine_line(), total=f"{budget.elapsed():.0f}",
-        cmd="nice -n 15 " + command_line("datadistill_table.py"),
+        cmd=command_line("datadistill_table.py"),
         merged=("" if not a.merge else " — the runs themselves came from parallel invocations of the same settings "
                 "(e.g. `--check-only --seeds 0,1,2`; `--rows random_relabel,gsdd,d4m --budget-s 3300`; "
                 "`--rows pixel_dm,feature_medoids,kcenter`, stopped for the budget), each with its own `--work`, "

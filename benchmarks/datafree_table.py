@@ -169,7 +169,7 @@ def render(args: argparse.Namespace, done: list[dict[str, Any]], base: dict[str,
         "'share of the with-data gain' is not a meaningful goal line at this budget and is not reported.",
         "",
         f"Total {total_s / 60:.1f} min wall, {cpu_min:.1f} CPU-min of training; {machine_line()}. "
-        f"Command: `nice -n 15 {command_line('datafree_table.py')}`",
+        f"Command: `{command_line('datafree_table.py')}`",
     ])
     return md, {"settings": settings(args), "seeds": args.seed_list, "runs": done, "rows": rows, "baselines": base,
                 "paper": PAPER, "cpu_min": round(cpu_min, 1)}

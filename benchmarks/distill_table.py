@@ -215,7 +215,7 @@ def render(args: argparse.Namespace, done: list[dict[str, Any]], base: dict[str,
         "short run, not the paper's converged gains.",
         "",
         f"Total {total_s / 60:.1f} min wall, {cpu_min:.1f} CPU-min of training ({machine_line()}). "
-        f"Command: `nice -n 15 {command_line('distill_table.py')}`",
+        f"Command: `{command_line('distill_table.py')}`",
     ])
     data = {"settings": settings(args), "iterations": args.iterations, "seeds": args.seed_list, "runs": done,
             "rows": rows, "baselines": base, "cpu_min": round(cpu_min, 1)}

@@ -215,3 +215,11 @@ def test_templates_reproduce_the_committed_tables(name: str) -> None:
     rendered = _rerender(name, data).splitlines()
     missing = [ln for ln in lines if ln not in rendered]
     assert lines and not missing, missing[:3]
+
+
+def test_command_line_names_the_nice_level_it_ran_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_common.sys, "argv", ["datafree_table.py", "--seeds", "3"])
+    monkeypatch.setattr(_common.os, "nice", lambda inc: 5)
+    assert _common.command_line("datafree_table.py") == "nice -n 5 python benchmarks/datafree_table.py --seeds 3"
+    monkeypatch.setattr(_common.os, "nice", lambda inc: 0)
+    assert _common.command_line("x.py", prefix="py") == "py benchmarks/x.py --seeds 3"
