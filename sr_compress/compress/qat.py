@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, UserInputError
+from ..models.hooks import run_with_pre_hooks
 from ..models.registry import ModelDescriptor
 from .checkpoint import checkpoint_path, prune, resume_or_refuse, rng_state, save_atomic
 from .sampling import derive_seed, make_loader, seed_all
@@ -165,14 +166,7 @@ def _seen_inputs(model: nn.Module, xs: list[torch.Tensor]) -> tuple[list[str], d
             seen.setdefault(name, []).append(args[0] if isinstance(args[0], nn.Parameter) else args[0].detach())
         return fn
 
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in qs.items()]
-    try:
-        with torch.no_grad():
-            for x in xs:
-                model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    run_with_pre_hooks(model, [(m, hook(n)) for n, m in qs.items()], xs)
     return order, seen
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..hooks import run_with_pre_hooks
 from ..registry import ArchSpec, SizeRequirements, register_arch
 from ._util import StateDict, conv, count_indexed, pixelshuffle_block, scale_from_shuffle, shape
 
@@ -109,14 +110,7 @@ def concat_ranges(model: IMDN, calib: list[torch.Tensor]) -> list[torch.Tensor]:
         return hook
 
     blocks = [getattr(model, f"IMDB{i + 1}") for i in range(model.num_blocks)]
-    handles = [b.cca.register_forward_pre_hook(record(i)) for i, b in enumerate(blocks)]
-    try:
-        with torch.no_grad():
-            for x in calib:
-                model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    run_with_pre_hooks(model, [(b.cca, record(i)) for i, b in enumerate(blocks)], calib)
     return [r for r in ranges if r is not None]
 
 
