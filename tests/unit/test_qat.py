@@ -401,12 +401,29 @@ def test_imdn_ptq_placement_quantizes_before_the_splits_and_shares_the_concat_in
         _opts(placement="fast").check()
 
 
-def test_imdn_equalize_keeps_the_function_and_evens_the_concat_ranges(tmp_path: Path) -> None:
+def _pruned_distilled_parts(model: torch.nn.Module) -> torch.nn.Module:
+    """Block 1's concat parts made unequal (c1 keeps 2 of 4 distilled channels), as pruning does."""
+    import torch_pruning as tp
+
+    from sr_compress.models.pruned.fixups import apply_fixups
+
+    x = torch.rand(1, 3, 12, 12)
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=x)
+    graph.get_pruning_group(model.IMDB1.c1, tp.prune_conv_out_channels, idxs=[2, 3]).prune()
+    return apply_fixups(model)
+
+
+@pytest.mark.parametrize("pruned", [False, True], ids=["full", "pruned"])
+def test_imdn_equalize_keeps_the_function_and_evens_the_concat_ranges(tmp_path: Path, pruned: bool) -> None:
     """``ArchSpec.quant_equalize`` (IMDN): same FP32 output; alpha 1 gives every concat channel the
-    block's widest range, alpha 0.5 the square root of each channel's ratio to it."""
+    block's widest range, alpha 0.5 the square root of each channel's ratio to it. Also on a pruned
+    IMDN, whose four concat parts differ in width (it used to fail with a size mismatch)."""
     from sr_compress.models.archs.imdn import concat_ranges, equalize_concat
 
     model = copy.deepcopy(_tiny_imdn(tmp_path).model)
+    if pruned:
+        model = _pruned_distilled_parts(model)
+        assert model.IMDB1.concat_sizes() == [2, 4, 4, 4]
     with torch.no_grad():  # a wide distilled channel, as the real IMDN's (ranges 0.2 to 20)
         model.IMDB1.c1.weight[:1] *= 20
         model.IMDB1.c1.bias[:1] *= 20
@@ -417,7 +434,7 @@ def test_imdn_equalize_keeps_the_function_and_evens_the_concat_ranges(tmp_path: 
     assert float(before[0].min() / before[0].max()) < 0.2
     for alpha in (1.0, 0.5):
         eq = copy.deepcopy(model)
-        assert equalize_concat(eq, xs, alpha) == 2 * 16
+        assert equalize_concat(eq, xs, alpha) == (14 if pruned else 16) + 16
         with torch.no_grad():
             torch.testing.assert_close(eq(xs[0]), ref, atol=1e-5, rtol=1e-4)
         for r0, r1 in zip(before, concat_ranges(eq, xs)):

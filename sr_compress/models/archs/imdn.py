@@ -74,6 +74,10 @@ class IMDModule(nn.Module):
         out = torch.cat([d1, d2, d3, d4], dim=1)
         return self.c5(self.cca(out)) + x
 
+    def concat_sizes(self) -> list[int]:
+        """Channels of each of the four distilled parts, in concat order (pruning makes them differ)."""
+        return [self.distilled] * 3 + [self.c4.out_channels]
+
 
 class IMDN(nn.Module):
     def __init__(self, num_feat: int = 64, num_blocks: int = 6, scale: int = 4, in_ch: int = 3,
@@ -130,12 +134,13 @@ def equalize_concat(model: nn.Module, calib: list[torch.Tensor], alpha: float) -
     with torch.no_grad():
         for i, r in enumerate(ranges):
             blk = getattr(model, f"IMDB{i + 1}")
-            d = blk.distilled
             s = (r.max() / r.clamp_min(1e-8 * float(r.max()))) ** alpha
-            for k, layer in enumerate((blk.c1, blk.c2, blk.c3, blk.c4)):
-                sk = s[k * d:(k + 1) * d]
+            start = 0
+            for layer, d in zip((blk.c1, blk.c2, blk.c3, blk.c4), blk.concat_sizes()):
+                sk = s[start:start + d]
                 layer.weight[:d] *= sk.view(-1, 1, 1, 1)
                 layer.bias[:d] *= sk
+                start += d
             blk.cca.conv_du[0].weight /= s.view(1, -1, 1, 1)
             blk.c5.weight /= s.view(1, -1, 1, 1)
     return sum(int(r.numel()) for r in ranges)

@@ -29,6 +29,9 @@ class PrunedIMDModule(IMDModule):
         out = torch.cat([d1, d2, d3, self.c4(r3)], dim=1)
         return self.c5(self.cca(out)) + x
 
+    def concat_sizes(self) -> list[int]:
+        return [a for a, _ in self.splits] + [self.c4.out_channels]
+
 
 def _imdn_splits(m: IMDModule) -> list[tuple[int, int]]:
     convs = [m.c1, m.c2, m.c3, m.c4]
