@@ -123,10 +123,15 @@ def seed_row(s: int, args: argparse.Namespace, ref: dict[str, float], sp: dict[s
             "cpu_min": {k: round(v / 60, 1) for k, v in cpu.items()}}
 
 
+def _delta(psnr: dict[str, float], ref: dict[str, float]) -> list[str]:
+    return [f"{psnr[ds] - ref[ds]:+.3f}" if psnr is not ref else "" for ds in ("Set5", "Set14")]
+
+
 def _row(name: str, macs: str, n_float: Any, psnr: dict[str, float], ref: dict[str, float], speed: float,
-         cpu: str = "") -> list[Any]:
-    delta = [f"{psnr[ds] - ref[ds]:+.3f}" if psnr is not ref else "" for ds in ("Set5", "Set14")]
-    return [name, macs, n_float, f"{psnr['Set5']:.3f}", f"{psnr['Set14']:.3f}", *delta, f"{speed:.2f}", cpu]
+         fp32: dict[str, float] | None = None, cpu: str = "") -> list[Any]:
+    pruned = " / ".join(_delta(fp32, ref)) if fp32 else ""
+    return [name, macs, n_float, pruned, f"{psnr['Set5']:.3f}", f"{psnr['Set14']:.3f}", *_delta(psnr, ref),
+            f"{speed:.2f}", cpu]
 
 
 def report(args: argparse.Namespace, cpu: dict[int, dict[str, float]], sp: dict[str, Any]) -> None:
@@ -138,19 +143,20 @@ def report(args: argparse.Namespace, cpu: dict[int, dict[str, float]], sp: dict[
     for r in runs:
         cost = " + ".join(f"{k} {v}" for k, v in r["cpu_min"].items() if k in ("recovery", "keep_float", "qat"))
         rows.append(_row(f"pruned + QAT INT8 IR, seed {r['seed']}", f"{r['macs_ratio']:.3f}", len(r["kept_float"]),
-                         r["int8_ir"], ref, r["speed_vs_fp32"], cost))
+                         r["int8_ir"], ref, r["speed_vs_fp32"], r["student_fp32"], cost))
     delta = {ds: [r["delta_ir"][ds] for r in runs] for ds in ("Set5", "Set14")}
-    rows.append(["**mean ± std over seeds**", "", "", "", "", pm(delta["Set5"], 3), pm(delta["Set14"], 3), pm([r["speed_vs_fp32"] for r in runs], 2), ""])
+    rows.append(["**mean ± std over seeds**", "", "", "", "", "", pm(delta["Set5"], 3), pm(delta["Set14"], 3), pm([r["speed_vs_fp32"] for r in runs], 2), ""])
     md = (f"{machine_line()}\n\nCommand: `{command_line('combined_table.py')}`\n\nTeacher `{Path(args.teacher).name}`;"
           f" per seed: Taylor pruning to {args.macs} MACs (channels multiples of {args.round_to}), kd recovery "
           f"{args.recovery_iterations} it x batch 8 of 32² T91 LR patches (lr 2e-4), of the {args.keep_float} most "
           f"sensitive quantizers those that keep >= {args.speed_budget:.0%} of INT8 speed in float (measured), QAT "
           f"{args.qat_iterations} it on T91 (labels from the pruned FP32 student). Set5 / Set14 x4 PSNR-Y from "
-          "`sr-compress validate`; Δ = the row − the teacher's FP32 IR (dB). Speed: LR "
+          "`sr-compress validate`; Δ = the row − the teacher's FP32 IR (dB); pruned FP32 Δ: the recovered student "
+          "before QAT (PyTorch FP32, validate's reference), so QAT's own share is the difference. Speed: LR "
           f"{args.size}², batch 1, 2 threads, {args.rounds} interleaved rounds, all IRs in one process, median of "
           "per-round ratios to the teacher FP32 IR. CPU-min per step (recovery + float choice + QAT), one thread "
           f"each, up to {args.jobs} side by side.\n\n"
-          + md_table(["model", "MACs", "float quantizers", "Set5", "Set14", "Set5 Δ", "Set14 Δ",
+          + md_table(["model", "MACs", "float quantizers", "pruned FP32 Δ (PyTorch)", "Set5", "Set14", "Set5 Δ", "Set14 Δ",
                       "speed vs FP32 teacher", "CPU-min"], rows) + "\n")
     write_results(args, md, {"teacher": t, "speed": sp, "runs": runs})
 

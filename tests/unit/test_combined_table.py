@@ -44,4 +44,5 @@ def test_report_drops_speeds_and_the_mean_row(tmp_path: Path, capsys: pytest.Cap
     assert runs[0]["macs_ratio"] == pytest.approx(0.72) and runs[0]["cpu_min"] == {"recovery": 10.0, "qat": 20.0}
     md = capsys.readouterr().out
     assert "-0.370 ± 0.042 (n=2)" in md and "3.10 ± 0.14 (n=2)" in md  # Set5 drop and speed over seeds
-    assert "| teacher PTQ INT8 IR | 1.000 |  | 31.600 | 28.100 | -0.640 | -0.520 | 2.60 |  |" in md
+    assert "| 2 | -0.240 / -0.220 | 31.900 | 28.380 | -0.340 | -0.240 | 3.20 | recovery 10.0 + qat 20.0 |" in md
+    assert "| teacher PTQ INT8 IR | 1.000 |  |  | 31.600 | 28.100 | -0.640 | -0.520 | 2.60 |  |" in md
