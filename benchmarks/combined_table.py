@@ -54,21 +54,27 @@ def recover(seed: int, args: argparse.Namespace, cpu: dict[str, float]) -> None:
     step("recovery", d / "kd/student.pth",
          ["distill", "--init", d / "p/pruned.pth", "--teacher", args.teacher, "--method", "kd", "--data", T91,
           "-n", args.recovery_iterations, "--batch-size", 8, "--patch-size", 32, "--lr", 2e-4, *s,
-          "--checkpoint-every", args.recovery_iterations, "--no-progress", "--out", d / "kd"], d, 1, cpu)
+          "--checkpoint-every", args.recovery_iterations, "--no-progress", "--out", d / "kd"], d, args.job_threads, cpu)
 
 
 def choose(seed: int, args: argparse.Namespace, cpu: dict[str, float]) -> None:
     d = args.work / f"s{seed}"
     step("keep_float", d / "kf/keep_float.json",
          ["quantize", d / "kd/student.pth", "--sensitivity", "--keep-float", args.keep_float, "--speed-budget",
-          args.speed_budget, "--data", T91, "--seed", seed, "--out", d / "kf"], d, 2, cpu)
+          args.speed_budget, "--data", T91, "--seed", seed, *placement(args), "--out", d / "kf"], d, 2, cpu)
+
+
+def placement(args: argparse.Namespace) -> list[str]:
+    """The quantizer placement flags, the same for the float choice and QAT (IMDN: ptq + equalize)."""
+    return ["--placement", args.placement, *(["--equalize", args.equalize] if args.equalize else [])]
 
 
 def qat(seed: int, args: argparse.Namespace, cpu: dict[str, float]) -> None:
     d = args.work / f"s{seed}"
     step("qat", d / "qat/export/manifest.json",
          ["quantize", d / "kd/student.pth", "--qat", "--keep-float-from", d / "kf/keep_float.json", "--data", T91,
-          "-n", args.qat_iterations, "--seed", seed, "--force", "--out", d / "qat"], d, 1, cpu)
+          "-n", args.qat_iterations, "--seed", seed, *placement(args), "--force", "--out", d / "qat"], d,
+         args.job_threads, cpu)
     step("validate", d / "qat/export/validation.json", ["validate", d / "qat/export", "--data", SETS], d, 2, cpu)
 
 
@@ -154,8 +160,8 @@ def report(args: argparse.Namespace, cpu: dict[int, dict[str, float]], sp: dict[
           "`sr-compress validate`; Δ = the row − the teacher's FP32 IR (dB); pruned FP32 Δ: the recovered student "
           "before QAT (PyTorch FP32, validate's reference), so QAT's own share is the difference. Speed: LR "
           f"{args.size}², batch 1, 2 threads, {args.rounds} interleaved rounds, all IRs in one process, median of "
-          "per-round ratios to the teacher FP32 IR. CPU-min per step (recovery + float choice + QAT), one thread "
-          f"each, up to {args.jobs} side by side.\n\n"
+          "per-round ratios to the teacher FP32 IR. CPU-min per step (recovery + float choice + QAT), "
+          f"{args.job_threads} thread(s) each, up to {args.jobs} side by side. Quantizer placement: `{' '.join(map(str, placement(args)))}`.\n\n"
           + md_table(["model", "MACs", "float quantizers", "pruned FP32 Δ (PyTorch)", "Set5", "Set14", "Set5 Δ", "Set14 Δ",
                       "speed vs FP32 teacher", "CPU-min"], rows) + "\n")
     write_results(args, md, {"teacher": t, "speed": sp, "runs": runs})
@@ -171,6 +177,9 @@ def main() -> None:
     ap.add_argument("--speed-budget", type=float, default=0.9)
     ap.add_argument("--qat-iterations", type=int, default=2400)
     ap.add_argument("--jobs", type=int, default=3, help="recovery / QAT runs side by side (one thread each)")
+    ap.add_argument("--job-threads", type=int, default=1, help="threads of each recovery / QAT run")
+    ap.add_argument("--placement", choices=["arch", "ptq"], default="arch", help="sr-compress quantize --placement")
+    ap.add_argument("--equalize", type=float, default=0.0, help="sr-compress quantize --equalize (0: off)")
     ap.add_argument("--size", type=int, default=128, help="LR side of the speed measurement")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--work", type=Path, default=Path("/tmp/combined_table"))

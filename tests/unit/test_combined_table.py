@@ -34,7 +34,8 @@ def test_report_drops_speeds_and_the_mean_row(tmp_path: Path, capsys: pytest.Cap
     _seed(tmp_path, 1, (31.84, 28.36))
     args = argparse.Namespace(work=tmp_path, seeds=[0, 1], teacher="rlfn_x4.pth", macs=0.75, round_to=4,
                               recovery_iterations=10, keep_float=8, speed_budget=0.9, qat_iterations=5, size=32,
-                              rounds=2, jobs=2, no_update=True, json=tmp_path / "out.json", section="x")
+                              rounds=2, jobs=2, job_threads=1, placement="ptq", equalize=0.5, no_update=True,
+                              json=tmp_path / "out.json", section="x")
     sp = {"teacher FP32": {"speed_vs_fp32": [1, 1, 1]}, "teacher PTQ INT8": {"speed_vs_fp32": [2.5, 2.6, 2.7]},
           "seed 0": {"speed_vs_fp32": [3.1, 3.2, 3.3]}, "seed 1": {"speed_vs_fp32": [3.0, 3.0, 3.1]}}
     combined_table.report(args, {0: {"recovery": 600.0, "qat": 1200.0}, 1: {"recovery": 60.0}}, sp)
