@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--keep-float", type=int, default=8, help="candidates for float (the most sensitive K)")
     ap.add_argument("--speed-budget", type=float, default=0.9)
     ap.add_argument("--qat-iterations", type=int, default=2400)
-    ap.add_argument("--jobs", type=int, default=3, help="recovery / QAT runs side by side (one thread each)")
+    ap.add_argument("--jobs", type=int, default=3, help="recovery / QAT runs side by side (--job-threads each)")
     ap.add_argument("--job-threads", type=int, default=1, help="threads of each recovery / QAT run")
     ap.add_argument("--placement", choices=["arch", "ptq"], default="arch", help="sr-compress quantize --placement")
     ap.add_argument("--equalize", type=float, default=0.0, help="sr-compress quantize --equalize (0: off)")
